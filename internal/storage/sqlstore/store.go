@@ -1,0 +1,295 @@
+// Package sqlstore is the SQL engine shared by Portico's relational
+// backends. The Go logic (compare-and-swap updates, bulk creates with
+// savepoints, keyset paging, error mapping) is written once here; each
+// backend (internal/storage/sqlite, internal/storage/postgres) brings its
+// own plain SQL: migrations and named queries in .sql files of its dialect,
+// with no translation of one dialect into another.
+package sqlstore
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Dialect is what a backend supplies.
+type Dialect struct {
+	// Name is used in metrics and errors ("sqlite", "postgres").
+	Name string
+	// Migrations holds *.sql files applied once each, in name order.
+	Migrations fs.FS
+	// Queries holds *.sql files of named queries ("-- name: X" blocks).
+	Queries fs.FS
+	// Placeholder returns the n-th (1-based) bind parameter, for the few
+	// queries the engine assembles (lists with optional filters).
+	Placeholder func(n int) string
+	// Classify maps a driver error to a storage error (DuplicateError,
+	// ReferenceError, ErrConflict), or returns nil when it is none of them.
+	Classify func(err error) error
+	// TimeArg converts a time for a bind parameter; times are scanned back
+	// by the engine from either time.Time or Unix microseconds.
+	TimeArg func(time.Time) any
+	// LockMigrations serializes concurrent migrators (several nodes
+	// starting at once) on conn and returns the unlock function.
+	LockMigrations func(ctx context.Context, conn *sql.Conn) (func(), error)
+}
+
+// Options tune a Store.
+type Options struct {
+	// Observe, when set, is called after every storage operation with its
+	// name, duration and error (metrics).
+	Observe func(op string, d time.Duration, err error)
+}
+
+// Store implements storage.Storage on database/sql.
+type Store struct {
+	db      *sql.DB
+	d       Dialect
+	q       map[string]string
+	observe func(op string, d time.Duration, err error)
+}
+
+// queryNames are the named queries every dialect must define.
+var queryNames = []string{
+	"InsertTenant", "GetTenant", "GetTenantBySlug", "UpdateTenant", "DeleteTenant",
+	"InsertOrganization", "GetOrganization", "UpdateOrganization", "CountPlainUsernames", "RecomputeUPNs",
+	"OrganizationHasUsers", "DeleteOrganization",
+	"InsertIssuedImmutableID", "InsertUser", "GetUser", "GetUserByUsername", "GetUserByUPN", "UpdateUser",
+	"DeleteUser", "UserExists",
+	"InsertGroup", "GetGroup", "UpdateGroup", "DeleteGroup", "GroupExists",
+	"InsertMember", "DeleteMember", "IsMember",
+	"InsertAPIToken", "GetAPITokenByHash", "ListAPITokens", "DeleteAPIToken",
+}
+
+// New wraps db. It checks that the dialect defines every query the engine
+// runs, so that a missing query fails at start-up, not on first use.
+func New(db *sql.DB, d Dialect, opts Options) (*Store, error) {
+	q, err := parseQueries(d.Queries)
+	if err != nil {
+		return nil, fmt.Errorf("%s queries: %w", d.Name, err)
+	}
+	var missing []string
+	for _, n := range queryNames {
+		if _, ok := q[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s queries: missing %s", d.Name, strings.Join(missing, ", "))
+	}
+	obs := opts.Observe
+	if obs == nil {
+		obs = func(string, time.Duration, error) {}
+	}
+	return &Store{db: db, d: d, q: q, observe: obs}, nil
+}
+
+var nameRE = regexp.MustCompile(`^--\s*name:\s*(\w+)\s*$`)
+
+// parseQueries reads "-- name: X" blocks; a block runs to the next name.
+func parseQueries(fsys fs.FS) (map[string]string, error) {
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		var name string
+		var body strings.Builder
+		flush := func() error {
+			if name == "" {
+				return nil
+			}
+			if _, dup := out[name]; dup {
+				return fmt.Errorf("%s: query %s defined twice", f, name)
+			}
+			out[name] = strings.TrimSpace(body.String())
+			body.Reset()
+			return nil
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for sc.Scan() {
+			line := sc.Text()
+			if m := nameRE.FindStringSubmatch(line); m != nil {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+				name = m[1]
+				continue
+			}
+			if name != "" && !strings.HasPrefix(strings.TrimSpace(line), "--") {
+				body.WriteString(line)
+				body.WriteByte('\n')
+			}
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// DB returns the underlying handle (for backend-specific maintenance).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer s.track("Ping", time.Now(), &err)
+	return s.db.PingContext(ctx)
+}
+
+// Close closes the database handle.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) track(op string, start time.Time, err *error) {
+	s.observe(op, time.Since(start), *err)
+}
+
+// Migrate applies the dialect's migrations that have not run yet. Each runs
+// in its own transaction together with its bookkeeping row, so a failed
+// migration leaves nothing behind and is retried on the next start.
+func (s *Store) Migrate(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
+	}
+	defer conn.Close()
+	unlock, err := s.d.LockMigrations(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("migrate %s: lock: %w", s.d.Name, err)
+	}
+	defer unlock()
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT NOT NULL PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
+	}
+	applied := map[string]bool{}
+	rows, err := conn.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate %s: %w", s.d.Name, err)
+		}
+		applied[n] = true
+	}
+	rows.Close()
+	files, err := fs.Glob(s.d.Migrations, "*.sql")
+	if err != nil {
+		return err
+	}
+	slices.Sort(files)
+	for _, f := range files {
+		if applied[f] {
+			continue
+		}
+		body, err := fs.ReadFile(s.d.Migrations, f)
+		if err != nil {
+			return err
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s %s: %w", s.d.Name, f, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s %s: %w", s.d.Name, f, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (`+s.d.Placeholder(1)+`)`, f); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s %s: %w", s.d.Name, f, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s %s: %w", s.d.Name, f, err)
+		}
+	}
+	return nil
+}
+
+// queryer is what *sql.DB, *sql.Tx and *sql.Conn have in common.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// classify maps a driver error through the dialect; err is returned
+// unchanged when it is no storage error.
+func (s *Store) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	if c := s.d.Classify(err); c != nil {
+		return c
+	}
+	return err
+}
+
+func (s *Store) t(t time.Time) any { return s.d.TimeArg(t.UTC().Truncate(time.Microsecond)) }
+
+// inTx runs fn in a transaction, rolling back on error or panic.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.classify(err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return s.classify(tx.Commit())
+}
+
+// exists runs a "SELECT EXISTS(...)" query.
+func (s *Store) exists(ctx context.Context, q queryer, name string, args ...any) (bool, error) {
+	var v any
+	if err := q.QueryRowContext(ctx, s.q[name], args...).Scan(&v); err != nil {
+		return false, s.classify(err)
+	}
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case int64:
+		return b != 0, nil
+	}
+	return false, fmt.Errorf("%s: unexpected EXISTS result %T", name, v)
+}
+
+// timeCol scans a time stored as time.Time or as Unix microseconds.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	switch x := v.(type) {
+	case int64:
+		*c.t = time.UnixMicro(x).UTC()
+	case time.Time:
+		*c.t = x.UTC()
+	case nil:
+		*c.t = time.Time{}
+	default:
+		return fmt.Errorf("time column: unexpected %T", v)
+	}
+	return nil
+}
