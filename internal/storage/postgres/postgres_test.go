@@ -32,3 +32,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkStorage(b *testing.B) {
+	conformance.RunBenchmarks(b, func(tb testing.TB) storage.Storage { return OpenTestDB(tb) })
+}

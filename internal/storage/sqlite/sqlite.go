@@ -51,7 +51,7 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 	// busy_timeout makes a writer wait for the lock instead of failing,
 	// and _txlock=immediate takes the write lock at BEGIN, so that a
 	// transaction never fails half way when upgrading a read lock.
-	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)", "cache_size(-32000)", "mmap_size(268435456)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

@@ -31,3 +31,14 @@ func TestMigrateTwice(t *testing.T) {
 		s.Close()
 	}
 }
+
+func BenchmarkStorage(b *testing.B) {
+	conformance.RunBenchmarks(b, func(tb testing.TB) storage.Storage {
+		s, err := Open(context.Background(), filepath.Join(tb.TempDir(), "bench.db"), sqlstore.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	})
+}

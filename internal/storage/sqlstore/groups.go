@@ -36,7 +36,7 @@ func (s *Store) CreateGroup(ctx context.Context, g directory.Group) (err error) 
 // GetGroup reads a group by id.
 func (s *Store) GetGroup(ctx context.Context, tenantID, id string) (g directory.Group, err error) {
 	defer s.track("GetGroup", time.Now(), &err)
-	g, err = scanGroup(s.db.QueryRowContext(ctx, s.q["GetGroup"], tenantID, id))
+	g, err = scanGroup(s.queryRow(ctx, s.q["GetGroup"], tenantID, id))
 	if err != nil {
 		return g, fmt.Errorf("get group %s: %w", id, s.classify(err))
 	}

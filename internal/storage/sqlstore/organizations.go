@@ -34,7 +34,7 @@ func (s *Store) CreateOrganization(ctx context.Context, o directory.Organization
 // GetOrganization reads an organization of a tenant.
 func (s *Store) GetOrganization(ctx context.Context, tenantID, id string) (o directory.Organization, err error) {
 	defer s.track("GetOrganization", time.Now(), &err)
-	o, err = scanOrg(s.db.QueryRowContext(ctx, s.q["GetOrganization"], tenantID, id))
+	o, err = scanOrg(s.queryRow(ctx, s.q["GetOrganization"], tenantID, id))
 	if err != nil {
 		return o, fmt.Errorf("get organization %s: %w", id, s.classify(err))
 	}

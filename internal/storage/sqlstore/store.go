@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -54,6 +55,10 @@ type Store struct {
 	d       Dialect
 	q       map[string]string
 	observe func(op string, d time.Duration, err error)
+	// stmts caches prepared statements by query text: parsing and planning
+	// cost more than running the indexed queries themselves. The set of
+	// texts is bounded (named queries and the filter combinations of lists).
+	stmts sync.Map // string -> *sql.Stmt
 }
 
 // queryNames are the named queries every dialect must define.
@@ -150,7 +155,51 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 }
 
 // Close closes the database handle.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	return s.db.Close()
+}
+
+// prepared returns the cached prepared statement for query.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow runs a single-row read through the statement cache.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// queryRows runs a read through the statement cache.
+func (s *Store) queryRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// rowScanner is a *sql.Row or a failed preparation.
+type rowScanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 func (s *Store) track(op string, start time.Time, err *error) {
 	s.observe(op, time.Since(start), *err)

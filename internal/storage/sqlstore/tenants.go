@@ -32,7 +32,7 @@ func (s *Store) CreateTenant(ctx context.Context, t directory.Tenant) (err error
 // GetTenant reads a tenant by id.
 func (s *Store) GetTenant(ctx context.Context, id string) (t directory.Tenant, err error) {
 	defer s.track("GetTenant", time.Now(), &err)
-	t, err = scanTenant(s.db.QueryRowContext(ctx, s.q["GetTenant"], id))
+	t, err = scanTenant(s.queryRow(ctx, s.q["GetTenant"], id))
 	if err != nil {
 		return t, fmt.Errorf("get tenant %s: %w", id, s.classify(err))
 	}
@@ -42,7 +42,7 @@ func (s *Store) GetTenant(ctx context.Context, id string) (t directory.Tenant, e
 // GetTenantBySlug reads a tenant by slug.
 func (s *Store) GetTenantBySlug(ctx context.Context, slug string) (t directory.Tenant, err error) {
 	defer s.track("GetTenantBySlug", time.Now(), &err)
-	t, err = scanTenant(s.db.QueryRowContext(ctx, s.q["GetTenantBySlug"], slug))
+	t, err = scanTenant(s.queryRow(ctx, s.q["GetTenantBySlug"], slug))
 	if err != nil {
 		return t, fmt.Errorf("get tenant %s: %w", slug, s.classify(err))
 	}
@@ -137,7 +137,7 @@ func (s *Store) deleteOne(ctx context.Context, what, query string, args ...any) 
 
 // collect runs a built query and scans every row.
 func collect[T any](ctx context.Context, s *Store, b *builder, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
-	rows, err := s.db.QueryContext(ctx, b.sb.String(), b.args...)
+	rows, err := s.queryRows(ctx, b.sb.String(), b.args...)
 	if err != nil {
 		return nil, s.classify(err)
 	}

@@ -33,7 +33,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, t apitoken.Token) (err error
 // GetAPITokenByHash finds the token a request presented.
 func (s *Store) GetAPITokenByHash(ctx context.Context, hash []byte) (t apitoken.Token, err error) {
 	defer s.track("GetAPITokenByHash", time.Now(), &err)
-	t, err = scanToken(s.db.QueryRowContext(ctx, s.q["GetAPITokenByHash"], hash))
+	t, err = scanToken(s.queryRow(ctx, s.q["GetAPITokenByHash"], hash))
 	if err != nil {
 		return t, fmt.Errorf("get api token: %w", s.classify(err))
 	}
@@ -43,7 +43,7 @@ func (s *Store) GetAPITokenByHash(ctx context.Context, hash []byte) (t apitoken.
 // ListAPITokens lists a tenant's tokens, or the global ones for "".
 func (s *Store) ListAPITokens(ctx context.Context, tenantID string) (out []apitoken.Token, err error) {
 	defer s.track("ListAPITokens", time.Now(), &err)
-	rows, err := s.db.QueryContext(ctx, s.q["ListAPITokens"], tenantID)
+	rows, err := s.queryRows(ctx, s.q["ListAPITokens"], tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", s.classify(err))
 	}

@@ -97,7 +97,7 @@ func (s *Store) CreateUsers(ctx context.Context, users []storage.NewUser) []erro
 
 func (s *Store) getUser(ctx context.Context, op, query string, args ...any) (u directory.User, err error) {
 	defer s.track(op, time.Now(), &err)
-	u, err = scanUser(s.db.QueryRowContext(ctx, s.q[query], args...))
+	u, err = scanUser(s.queryRow(ctx, s.q[query], args...))
 	if err != nil {
 		return u, fmt.Errorf("get user %v: %w", args[1], s.classify(err))
 	}

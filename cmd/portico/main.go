@@ -1,0 +1,130 @@
+// Command portico is Portico's one binary: the identity provider server,
+// its administration commands, the Microsoft 365 emulator and the demo.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand. Words are the words that select it
+// ("tenant create").
+type command struct {
+	words   []string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{[]string{"serve"}, "run the Portico server", runServe},
+		{[]string{"demo"}, "run Portico with seeded demo data on a temporary database", runDemo},
+		{[]string{"migrate"}, "apply database migrations and exit", runMigrate},
+		{[]string{"tenant", "create"}, "create a tenant", runTenantCreate},
+		{[]string{"token", "create"}, "create an API token and print it", runTokenCreate},
+		{[]string{"version"}, "print the version", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "portico:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage marks a command line that names no command.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmds := commands()
+	// Longest match first, so "tenant create" wins over a hypothetical "tenant".
+	sort.Slice(cmds, func(i, j int) bool { return len(cmds[i].words) > len(cmds[j].words) })
+	for _, c := range cmds {
+		if len(args) >= len(c.words) && equalWords(args[:len(c.words)], c.words) {
+			return c.run(ctx, args[len(c.words):], stdout, stderr)
+		}
+	}
+	if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
+		fmt.Fprintf(stderr, "portico: unknown command %q\n\n", strings.Join(args, " "))
+		usage(stderr)
+		return errUsage
+	}
+	usage(stdout)
+	return nil
+}
+
+func equalWords(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Portico: an identity provider that federates and synchronizes Microsoft 365.")
+	fmt.Fprintln(w, "\nUsage: portico COMMAND [flags]\n\nCommands:")
+	cmds := commands()
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-16s %s\n", strings.Join(c.words, " "), c.summary)
+	}
+	fmt.Fprintln(w, "\nRun \"portico COMMAND --help\" for a command's flags. Every flag can also be set")
+	fmt.Fprintln(w, "by an environment variable PORTICO_<FLAG> (upper case, dashes as underscores).")
+}
+
+// flags returns a flag set for a command whose usage lists each flag with
+// its environment variable.
+func flags(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("portico "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: portico %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %q)", f.DefValue)
+			}
+			fmt.Fprintf(stderr, "  --%s\n        %s%s [$%s]\n", f.Name, f.Usage, def, envName(f.Name))
+		})
+	}
+	return fs
+}
+
+func envName(flag string) string {
+	return "PORTICO_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// parse applies environment variables, then the command line (which wins).
+func parse(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("$%s: %w", envName(f.Name), serr)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	return nil
+}

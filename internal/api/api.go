@@ -1,0 +1,263 @@
+// Package api is Portico's JSON administration API under /api/v1:
+// tenants, organizations, users, groups and memberships, bulk import, with
+// bearer-token authentication, ETag/If-Match on every object, cursor paging
+// and RFC 9457 problem responses naming the field at fault. The OpenAPI
+// 3.1 description is served at /api/v1/openapi.json.
+package api
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/portico-idp/portico/internal/admin"
+	"github.com/portico-idp/portico/internal/apitoken"
+	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/storage"
+)
+
+// Body limits. Imports carry up to MaxImport users of about a kilobyte.
+const (
+	maxBody       = 1 << 20
+	maxImportBody = 64 << 20
+	// MaxImport is the most users one import request may carry.
+	MaxImport = 10000
+)
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// API serves /api/v1.
+type API struct {
+	svc   *admin.Service
+	store storage.Storage
+	log   *slog.Logger
+}
+
+// New returns the API over svc.
+func New(svc *admin.Service, log *slog.Logger) *API {
+	return &API{svc: svc, store: svc.Store(), log: log}
+}
+
+// Route is one served operation.
+type Route struct {
+	Method  string
+	Pattern string // ServeMux path pattern
+	handler http.HandlerFunc
+}
+
+// Routes lists every operation the API serves; the OpenAPI test checks the
+// document against it.
+func (a *API) Routes() []Route {
+	const v1 = "/api/v1"
+	const t = v1 + "/tenants/{tenant}"
+	return []Route{
+		{"GET", v1 + "/openapi.json", a.openAPI},
+		{"GET", v1 + "/tenants", a.global(a.listTenants)},
+		{"POST", v1 + "/tenants", a.global(a.createTenant)},
+		{"GET", t, a.inTenant(a.getTenant)},
+		{"PATCH", t, a.global(a.patchTenant)},
+		{"DELETE", t, a.global(a.deleteTenant)},
+
+		{"GET", t + "/organizations", a.inTenant(a.listOrganizations)},
+		{"POST", t + "/organizations", a.inTenant(a.createOrganization)},
+		{"GET", t + "/organizations/{id}", a.inTenant(a.getOrganization)},
+		{"PATCH", t + "/organizations/{id}", a.inTenant(a.patchOrganization)},
+		{"DELETE", t + "/organizations/{id}", a.inTenant(a.deleteOrganization)},
+
+		{"GET", t + "/users", a.inTenant(a.listUsers)},
+		{"POST", t + "/users", a.inTenant(a.createUser)},
+		{"POST", t + "/users/import", a.inTenant(a.importUsers)},
+		{"GET", t + "/users/{id}", a.inTenant(a.getUser)},
+		{"PATCH", t + "/users/{id}", a.inTenant(a.patchUser)},
+		{"DELETE", t + "/users/{id}", a.inTenant(a.deleteUser)},
+		{"GET", t + "/users/{id}/groups", a.inTenant(a.listUserGroups)},
+
+		{"GET", t + "/groups", a.inTenant(a.listGroups)},
+		{"POST", t + "/groups", a.inTenant(a.createGroup)},
+		{"GET", t + "/groups/{id}", a.inTenant(a.getGroup)},
+		{"PATCH", t + "/groups/{id}", a.inTenant(a.patchGroup)},
+		{"DELETE", t + "/groups/{id}", a.inTenant(a.deleteGroup)},
+		{"GET", t + "/groups/{id}/members", a.inTenant(a.listMembers)},
+		{"POST", t + "/groups/{id}/members", a.inTenant(a.addMember)},
+		{"DELETE", t + "/groups/{id}/members/{userId}", a.inTenant(a.removeMember)},
+	}
+}
+
+// Register adds the API's routes to mux, plus a catch-all that answers
+// unknown /api/ paths with a problem document instead of plain text.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, rt := range a.Routes() {
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.handler)
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, a.log, newProblem(http.StatusNotFound, "no-route", "Not found", "no API operation at "+r.Method+" "+r.URL.Path))
+	})
+}
+
+func (a *API) openAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPIDoc)
+}
+
+// caller returns the token of an authenticated request, or writes 401.
+func (a *API) caller(w http.ResponseWriter, r *http.Request) (apitoken.Token, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, secret, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portico"`)
+		writeProblem(w, r, a.log, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+			"send an API token as \"Authorization: Bearer ptc_...\" (create one with \"portico token create\")"))
+		return apitoken.Token{}, false
+	}
+	tok, err := a.svc.Authenticate(r.Context(), strings.TrimSpace(secret))
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			writeProblem(w, r, a.log, err)
+			return tok, false
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portico", error="invalid_token"`)
+		writeProblem(w, r, a.log, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", "the API token is not valid"))
+		return tok, false
+	}
+	return tok, true
+}
+
+// global wraps operations reserved to global tokens.
+func (a *API) global(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := a.caller(w, r)
+		if !ok {
+			return
+		}
+		if !tok.Global() {
+			writeProblem(w, r, a.log, newProblem(http.StatusForbidden, "forbidden", "Forbidden", "this operation needs a global API token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+type tenantKey struct{}
+
+// inTenant resolves {tenant} (a slug) for a caller allowed to see it. A
+// tenant the token may not see is reported as absent: its existence is
+// nobody else's business.
+func (a *API) inTenant(h func(w http.ResponseWriter, r *http.Request, t directory.Tenant)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := a.caller(w, r)
+		if !ok {
+			return
+		}
+		t, err := a.store.GetTenantBySlug(r.Context(), directory.NormalizeSlug(r.PathValue("tenant")))
+		if err == nil && !tok.Global() && tok.TenantID != t.ID {
+			err = storage.ErrNotFound
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			writeProblem(w, r, a.log, newProblem(http.StatusNotFound, "not-found", "Not found", "no tenant "+strconv.Quote(r.PathValue("tenant"))))
+			return
+		}
+		if err != nil {
+			writeProblem(w, r, a.log, err)
+			return
+		}
+		h(w, r, t)
+	}
+}
+
+// writeJSON writes v with status; objects with a version get an ETag.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeObject writes one versioned object with its ETag.
+func writeObject(w http.ResponseWriter, status int, v any, version int64) {
+	w.Header().Set("ETag", etag(version))
+	writeJSON(w, status, v)
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch parses If-Match: 0 when absent or "*", -1 when it names no
+// version this server could have issued (so it can never match: 412).
+func ifMatch(r *http.Request) int64 {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0
+	}
+	// Several entity tags may be listed; objects have exactly one version,
+	// so the first is decisive when it parses.
+	first, _, _ := strings.Cut(v, ",")
+	first = strings.TrimSpace(first)
+	if strings.HasPrefix(first, "W/") {
+		return -1 // weak tags never match If-Match (RFC 9110 §13.1.1)
+	}
+	n, err := strconv.ParseInt(strings.Trim(first, `"`), 10, 64)
+	if err != nil || n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// list is the JSON shape of every collection.
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+func writeList[T any](w http.ResponseWriter, items []T, next string) {
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, list[T]{Items: items, NextCursor: next})
+}
+
+// query reads the allowed query parameters, refusing unknown ones so that a
+// misspelt filter is not silently ignored.
+func query(r *http.Request, allowed ...string) (map[string]string, storage.Page, error) {
+	out := map[string]string{}
+	var p storage.Page
+	for k, vs := range r.URL.Query() {
+		v := vs[len(vs)-1]
+		switch {
+		case k == "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > storage.MaxLimit {
+				return nil, p, fieldProblem(http.StatusBadRequest, "bad-request", "Bad request", "limit", "must be a number from 1 to 1000")
+			}
+			p.Limit = n
+		case k == "cursor":
+			p.Cursor = v
+		case contains(allowed, k):
+			out[k] = v
+		default:
+			return nil, p, fieldProblem(http.StatusBadRequest, "bad-request", "Bad request", k,
+				"is not a query parameter of this operation (allowed: limit, cursor"+prefixAll(", ", allowed)+")")
+		}
+	}
+	return out, p, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func prefixAll(sep string, list []string) string {
+	var b strings.Builder
+	for _, v := range list {
+		b.WriteString(sep + v)
+	}
+	return b.String()
+}

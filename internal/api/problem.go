@@ -1,0 +1,121 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/portico-idp/portico/internal/admin"
+	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/requestid"
+	"github.com/portico-idp/portico/internal/storage"
+)
+
+// Problem is an RFC 9457 problem detail. Errors names the fields at fault
+// so that a client can show each message next to its input.
+type Problem struct {
+	Type      string                 `json:"type"`
+	Title     string                 `json:"title"`
+	Status    int                    `json:"status"`
+	Detail    string                 `json:"detail,omitempty"`
+	Errors    []directory.FieldError `json:"errors,omitempty"`
+	Offset    *int64                 `json:"offset,omitempty"`
+	RequestID string                 `json:"requestId,omitempty"`
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
+
+const problemBase = "urn:portico:problem:"
+
+func newProblem(status int, kind, title, detail string) *Problem {
+	return &Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail}
+}
+
+func fieldProblem(status int, kind, title, field, detail string) *Problem {
+	p := newProblem(status, kind, title, field+" "+detail)
+	p.Errors = []directory.FieldError{{Field: field, Message: detail}}
+	return p
+}
+
+// toProblem maps service and storage errors to what goes on the wire.
+func toProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	if ve, ok := directory.AsValidation(err); ok {
+		pr := newProblem(http.StatusUnprocessableEntity, "validation", "Invalid input", ve.Error())
+		pr.Errors = ve.Errors
+		return pr
+	}
+	var de *storage.DuplicateError
+	if errors.As(err, &de) {
+		field := de.Field
+		if field == "" {
+			field = "id"
+		}
+		return fieldProblem(http.StatusConflict, "conflict", "Already exists", field, "is already taken")
+	}
+	var re *storage.ReferenceError
+	if errors.As(err, &re) {
+		return fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid input", re.Field, "refers to nothing in this tenant")
+	}
+	switch {
+	case errors.Is(err, admin.ErrPreconditionFailed):
+		return newProblem(http.StatusPreconditionFailed, "precondition-failed", "Precondition failed",
+			"the object has changed since the version given in If-Match; read it again")
+	case errors.Is(err, storage.ErrConflict):
+		return newProblem(http.StatusConflict, "edit-conflict", "Edit conflict", "the object was changed concurrently; retry")
+	case errors.Is(err, storage.ErrNotFound):
+		return newProblem(http.StatusNotFound, "not-found", "Not found", "no such object in this tenant")
+	case errors.Is(err, storage.ErrInUse):
+		return newProblem(http.StatusConflict, "in-use", "In use", err.Error())
+	case errors.Is(err, storage.ErrInvalidCursor):
+		return fieldProblem(http.StatusBadRequest, "bad-request", "Bad request", "cursor", "is not a cursor this server issued")
+	}
+	return newProblem(http.StatusInternalServerError, "internal", "Internal error", "")
+}
+
+// writeProblem writes err as application/problem+json, logging server
+// errors with their cause (which never reaches the client).
+func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	p := toProblem(err)
+	p.RequestID = requestid.From(r.Context())
+	if p.Status >= 500 {
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+// decodeError explains a JSON decoding failure: where, and which field.
+func decodeError(err error) *Problem {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var big *http.MaxBytesError
+	switch {
+	case errors.As(err, &big):
+		return newProblem(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
+			fmt.Sprintf("the body must be at most %d bytes", big.Limit))
+	case errors.As(err, &syn):
+		p := newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON",
+			fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, err))
+		p.Offset = &syn.Offset
+		return p
+	case errors.As(err, &typ):
+		p := fieldProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", typ.Field,
+			fmt.Sprintf("must be a JSON %s, not %s (byte %d)", typ.Type.Kind(), typ.Value, typ.Offset))
+		p.Offset = &typ.Offset
+		return p
+	case errors.Is(err, io.EOF):
+		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the body ends in the middle of a JSON value")
+	}
+	return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error())
+}
