@@ -16,7 +16,11 @@ import (
 	"errors"
 	"fmt"
 
+	"time"
+
 	"github.com/portico-idp/portico/internal/apitoken"
+	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/authn"
 	"github.com/portico-idp/portico/internal/directory"
 )
 
@@ -174,4 +178,66 @@ type Storage interface {
 	GetAPITokenByHash(ctx context.Context, hash []byte) (apitoken.Token, error)
 	ListAPITokens(ctx context.Context, tenantID string) ([]apitoken.Token, error)
 	DeleteAPIToken(ctx context.Context, id string) error
+
+	SigninStorage
+	ApplicationStorage
+}
+
+// SigninStorage persists what sign-in needs, shared by every node.
+type SigninStorage interface {
+	CreatePolicy(ctx context.Context, p authn.Policy) error
+	GetPolicy(ctx context.Context, tenantID, id string) (authn.Policy, error)
+	ListPolicies(ctx context.Context, tenantID string) ([]authn.Policy, error)
+	UpdatePolicy(ctx context.Context, tenantID, id string, fn func(authn.Policy) (authn.Policy, error)) (authn.Policy, error)
+	// DeletePolicy fails with ErrInUse while an application uses it.
+	DeletePolicy(ctx context.Context, tenantID, id string) error
+
+	// GetCredentials returns ErrNotFound for a user who has none yet.
+	GetCredentials(ctx context.Context, tenantID, userID string) (authn.Credentials, error)
+	// UpdateCredentials creates the record when there is none (fn then gets
+	// a zero Credentials with Version 0), otherwise compare-and-swaps it.
+	UpdateCredentials(ctx context.Context, tenantID, userID string, fn func(authn.Credentials) (authn.Credentials, error)) (authn.Credentials, error)
+
+	CreateSession(ctx context.Context, s authn.Session) error
+	GetSessionByToken(ctx context.Context, tokenHash []byte) (authn.Session, error)
+	UpdateSession(ctx context.Context, id string, fn func(authn.Session) (authn.Session, error)) (authn.Session, error)
+	// RevokeUserSessions ends every session of a user and returns how many.
+	RevokeUserSessions(ctx context.Context, tenantID, userID string, at time.Time) (int64, error)
+
+	CreateLoginFlow(ctx context.Context, f authn.LoginFlow) error
+	GetLoginFlow(ctx context.Context, id string) (authn.LoginFlow, error)
+	UpdateLoginFlow(ctx context.Context, id string, fn func(authn.LoginFlow) (authn.LoginFlow, error)) (authn.LoginFlow, error)
+	DeleteLoginFlow(ctx context.Context, id string) error
+
+	// Hit counts one event under key in a fixed window that started at most
+	// window ago and returns the count so far in that window.
+	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
+	ClearHits(ctx context.Context, key string) error
+	// UseNonce records key as used until expires; a second use before then
+	// fails with ErrAlreadyExists (replay).
+	UseNonce(ctx context.Context, key string, expires time.Time) error
+	// DeleteExpired removes sessions, flows, nonces and counters that ended
+	// before now.
+	DeleteExpired(ctx context.Context, now time.Time) error
+}
+
+// ApplicationStorage persists the application library's instances.
+type ApplicationStorage interface {
+	// CreateApplication stores an application with its permission groups.
+	CreateApplication(ctx context.Context, a apps.Application) error
+	GetApplication(ctx context.Context, tenantID, id string) (apps.Application, error)
+	ListApplications(ctx context.Context, tenantID string) ([]apps.Application, error)
+	// UpdateApplication compare-and-swaps the application and replaces its
+	// permission groups in the same transaction.
+	UpdateApplication(ctx context.Context, tenantID, id string, fn func(apps.Application) (apps.Application, error)) (apps.Application, error)
+	DeleteApplication(ctx context.Context, tenantID, id string) error
+	// IsUserPermitted reports whether the user is in one of the
+	// application's permission groups.
+	IsUserPermitted(ctx context.Context, tenantID, appID, userID string) (bool, error)
+
+	CreateSigningKey(ctx context.Context, k apps.SigningKey) error
+	ListSigningKeys(ctx context.Context, tenantID, appID string) ([]apps.SigningKey, error)
+	// SetSigningKeyRoles changes the roles of several keys of one
+	// application at once (rollover), all or nothing.
+	SetSigningKeyRoles(ctx context.Context, tenantID, appID string, roles map[string]apps.SigningKeyRole) error
 }

@@ -38,6 +38,13 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"ConcurrentUpdateConflict", testConcurrentUpdateConflict},
 		{"UsernameRace", testUsernameRace},
 		{"DeleteTenantCascades", testDeleteTenantCascades},
+		{"Policies", testPolicies},
+		{"Credentials", testCredentials},
+		{"TOTPReplayRace", testTOTPReplayRace},
+		{"Sessions", testSessions},
+		{"LoginFlows", testLoginFlows},
+		{"ThrottleAndNonces", testThrottleAndNonces},
+		{"Applications", testApplications},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

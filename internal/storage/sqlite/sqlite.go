@@ -108,8 +108,18 @@ var uniqueFields = map[string]string{
 	"groups.tenant_id, groups.name_key":                                      "name",
 	"groups.tenant_id, groups.id":                                            "id",
 	"group_members.tenant_id, group_members.group_id, group_members.user_id": "userId",
-	"api_tokens.hash":                                                        "hash",
-	"api_tokens.id":                                                          "id",
+	"auth_policies.tenant_id, auth_policies.name_key":                        "name",
+	"auth_policies.tenant_id, auth_policies.id":                              "id",
+	"credentials.tenant_id, credentials.user_id":                             "userId",
+	"sessions.id":         "id",
+	"sessions.token_hash": "token",
+	"login_flows.id":      "id",
+	"nonces.key":          "key",
+	"applications.tenant_id, applications.id":                                              "id",
+	"application_groups.tenant_id, application_groups.app_id, application_groups.group_id": "permissionGroupIds",
+	"signing_keys.tenant_id, signing_keys.id":                                              "id",
+	"api_tokens.hash": "hash",
+	"api_tokens.id":   "id",
 }
 
 var uniqueColsRE = regexp.MustCompile(`UNIQUE constraint failed: ([^()]+?)(?: \(\d+\))?$`)

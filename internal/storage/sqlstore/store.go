@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portico-idp/portico/internal/storage"
 )
 
 // Dialect is what a backend supplies.
@@ -68,6 +70,14 @@ var queryNames = []string{
 	"OrganizationHasUsers", "DeleteOrganization",
 	"InsertIssuedImmutableID", "InsertUser", "GetUser", "GetUserByUsername", "GetUserByUPN", "UpdateUser",
 	"DeleteUser", "UserExists",
+	"InsertPolicy", "GetPolicy", "ListPolicies", "UpdatePolicy", "PolicyInUse", "DeletePolicy",
+	"GetCredentials", "InsertCredentials", "UpdateCredentials",
+	"InsertSession", "GetSessionByToken", "GetSession", "UpdateSession", "RevokeUserSessions", "DeleteExpiredSessions",
+	"InsertLoginFlow", "GetLoginFlow", "UpdateLoginFlow", "DeleteLoginFlow", "DeleteExpiredLoginFlows",
+	"Hit", "ClearHits", "DeleteStaleThrottle", "InsertNonce", "DeleteExpiredNonces",
+	"InsertApplication", "GetApplication", "ListApplications", "UpdateApplication", "DeleteApplication",
+	"ListApplicationGroups", "InsertApplicationGroup", "DeleteApplicationGroups", "IsUserPermitted",
+	"InsertSigningKey", "ListSigningKeys", "SetSigningKeyRole",
 	"InsertGroup", "GetGroup", "UpdateGroup", "DeleteGroup", "GroupExists",
 	"InsertMember", "DeleteMember", "IsMember",
 	"InsertAPIToken", "GetAPITokenByHash", "ListAPITokens", "DeleteAPIToken",
@@ -291,6 +301,28 @@ func (s *Store) classify(err error) error {
 }
 
 func (s *Store) t(t time.Time) any { return s.d.TimeArg(t.UTC().Truncate(time.Microsecond)) }
+
+// tz is t for a nullable column: the zero time is stored as NULL.
+func (s *Store) tz(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return s.t(t)
+}
+
+// execOne runs a statement that must change exactly one row.
+func (s *Store) execOne(ctx context.Context, q queryer, what, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, s.q[query], args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, s.classify(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	} else if n == 0 {
+		return fmt.Errorf("%s: %w", what, storage.ErrNotFound)
+	}
+	return nil
+}
 
 // inTx runs fn in a transaction, rolling back on error or panic.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {

@@ -123,16 +123,7 @@ func (s *Store) resolveMiss(err error, get func() error) error {
 }
 
 func (s *Store) deleteOne(ctx context.Context, what, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, s.q[query], args...)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, s.classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	} else if n == 0 {
-		return fmt.Errorf("%s: %w", what, storage.ErrNotFound)
-	}
-	return nil
+	return s.execOne(ctx, s.db, what, query, args...)
 }
 
 // collect runs a built query and scans every row.

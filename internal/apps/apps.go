@@ -1,0 +1,165 @@
+// Package apps is the application library: the kinds of application
+// Portico can sign users in to (the first is Office 365) and the
+// configured instances of them, with who may use them (permission groups),
+// how users authenticate (policy) and what they sign with (certificates).
+package apps
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/portico-idp/portico/internal/directory"
+)
+
+// Kind is an entry of the application library.
+type Kind string
+
+// The library.
+const (
+	KindOffice365 Kind = "office365"
+)
+
+// Library describes the kinds an administrator can add.
+var Library = []LibraryEntry{
+	{Kind: KindOffice365, Name: "Office 365", Description: "Microsoft 365: federated sign-in (WS-Federation, SAML 2.0, WS-Trust) for your domains and directory synchronization through Microsoft Graph."},
+}
+
+// LibraryEntry is one kind of application in the library.
+type LibraryEntry struct {
+	Kind        Kind   `json:"kind"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// Application is a configured instance of a library entry in a tenant.
+type Application struct {
+	ID       string `json:"id"`
+	TenantID string `json:"-"`
+	Kind     Kind   `json:"kind"`
+	Name     string `json:"name"`
+	Enabled  bool   `json:"enabled"`
+	// PolicyID is the authentication policy sign-ins to this application
+	// must satisfy.
+	PolicyID string `json:"authenticationPolicyId"`
+	// GroupIDs are the permission groups: only their members may sign in
+	// (and, for Office 365, are exported).
+	GroupIDs []string `json:"permissionGroupIds"`
+	// AllowPasswordOnlyActive lets active (WS-Trust) clients, which cannot
+	// show a second-factor prompt, sign in with the password alone even when
+	// the policy asks for a second factor. Off by default.
+	AllowPasswordOnlyActive bool `json:"allowPasswordOnlyActive"`
+	// Office365 holds the Office 365 settings (Kind office365).
+	Office365 *Office365Settings `json:"office365,omitempty"`
+	CreatedAt time.Time          `json:"createdAt"`
+	UpdatedAt time.Time          `json:"updatedAt"`
+	Version   int64              `json:"-"`
+}
+
+// DefaultMicrosoftLoginURL is where Microsoft Entra ID accepts WS-Fed and
+// SAML responses (M365 contract §4–5).
+const DefaultMicrosoftLoginURL = "https://login.microsoftonline.com/login.srf"
+
+// Office365Settings are the Office 365 application's own settings.
+type Office365Settings struct {
+	// LoginURL is the only address sign-in responses are ever posted to.
+	// Microsoft's by default; an m365sim URL for offline use.
+	LoginURL string `json:"loginUrl"`
+	// Domains are the Microsoft 365 domains federated to this application.
+	// The token issuer is chosen per root domain from the user's UPN.
+	Domains []string `json:"domains"`
+}
+
+// SettingsJSON encodes the kind-specific settings for storage.
+func (a Application) SettingsJSON() []byte {
+	b, _ := json.Marshal(a.Office365)
+	return b
+}
+
+// LoginURL returns the configured Microsoft login URL, or Microsoft's.
+func (a Application) LoginURL() string {
+	if a.Office365 != nil && a.Office365.LoginURL != "" {
+		return a.Office365.LoginURL
+	}
+	return DefaultMicrosoftLoginURL
+}
+
+// RootDomain returns the root of the federated domain upnDomain belongs
+// to: the shortest configured domain equal to it or a parent of it. A
+// subdomain inherits its root's federation and issuer (M365 contract §3).
+// With no configured match the UPN's own domain is used.
+func (a Application) RootDomain(upnDomain string) string {
+	upnDomain = strings.ToLower(upnDomain)
+	root := ""
+	if a.Office365 != nil {
+		for _, d := range a.Office365.Domains {
+			d = strings.ToLower(d)
+			if (upnDomain == d || strings.HasSuffix(upnDomain, "."+d)) && (root == "" || len(d) < len(root)) {
+				root = d
+			}
+		}
+	}
+	if root == "" {
+		return upnDomain
+	}
+	return root
+}
+
+// Validate checks an application.
+func (a Application) Validate() error {
+	var errs []directory.FieldError
+	add := func(f, m string) { errs = append(errs, directory.FieldError{Field: f, Message: m}) }
+	if strings.TrimSpace(a.Name) == "" || len(a.Name) > 128 {
+		add("name", "is required (at most 128 characters)")
+	}
+	if a.Kind != KindOffice365 {
+		add("kind", "must be a kind of the application library (office365)")
+	}
+	if a.Office365 != nil {
+		if a.Office365.LoginURL != "" {
+			u, err := url.Parse(a.Office365.LoginURL)
+			if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				add("office365.loginUrl", "must be an https URL without query or fragment (http only for a loopback emulator)")
+			}
+		}
+		for _, d := range a.Office365.Domains {
+			if !directory.ValidDomain(strings.ToLower(d)) {
+				add("office365.domains", "\""+d+"\" is not a domain name")
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return &directory.ValidationError{Errors: errs}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
+}
+
+// SigningKeyRole is the place of a certificate in rollover.
+type SigningKeyRole string
+
+// Roles: the current key signs; the next one is published for rollover;
+// retired ones are kept for the record.
+const (
+	RoleCurrent SigningKeyRole = "current"
+	RoleNext    SigningKeyRole = "next"
+	RoleRetired SigningKeyRole = "retired"
+)
+
+// SigningKey is a stored signing certificate of an application; the
+// private key is sealed by internal/secrets.
+type SigningKey struct {
+	ID        string
+	TenantID  string
+	AppID     string
+	Role      SigningKeyRole
+	CertDER   []byte
+	KeySealed []byte
+	CreatedAt time.Time
+	NotAfter  time.Time
+	Version   int64
+}
