@@ -30,6 +30,12 @@ func commands() []command {
 		{[]string{"migrate"}, "apply database migrations and exit", runMigrate},
 		{[]string{"tenant", "create"}, "create a tenant", runTenantCreate},
 		{[]string{"token", "create"}, "create an API token and print it", runTokenCreate},
+		{[]string{"app", "create"}, "add an Office 365 application to a tenant", runAppCreate},
+		{[]string{"app", "list"}, "list a tenant's applications", runAppList},
+		{[]string{"app", "enable"}, "enable an application", runAppSetEnabled(true)},
+		{[]string{"app", "disable"}, "disable an application", runAppSetEnabled(false)},
+		{[]string{"app", "certificate"}, "print an application's signing certificate", runAppCertificate},
+		{[]string{"user", "set-password"}, "set a user's password (read from standard input)", runUserSetPassword},
 		{[]string{"version"}, "print the version", runVersion},
 	}
 }

@@ -9,21 +9,26 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/api"
+	"github.com/portico-idp/portico/internal/secrets"
+	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
 	"github.com/portico-idp/portico/internal/web"
+	"github.com/portico-idp/portico/internal/web/login"
 )
 
 // serveConfig is what a Portico server is started with.
 type serveConfig struct {
-	store     storeFlags
-	addr      string
-	publicURL string
-	logLevel  string
+	store         storeFlags
+	addr          string
+	publicURL     string
+	logLevel      string
+	masterKeyFile string
 }
 
 // server is a running Portico node.
@@ -31,10 +36,12 @@ type server struct {
 	URL    string
 	Store  *sqlstore.Store
 	Admin  *admin.Service
+	Signin *signin.Service
 	Log    *slog.Logger
 	http   *http.Server
 	errc   chan error
 	listen net.Listener
+	stop   context.CancelFunc
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -66,15 +73,26 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, fmt.Errorf("--public-url %q must be an absolute http(s) URL", public)
 	}
-	svc := admin.New(st, admin.WithLogger(log))
+	keys, err := loadKeyring(ctx, cfg, st, log)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	svc := admin.New(st, admin.WithLogger(log), admin.WithKeyring(keys))
+	sign := signin.New(st, keys, signin.WithLogger(log))
+	public = strings.TrimSuffix(public, "/")
+	logins := login.New(st, sign, log, strings.HasPrefix(public, "https://"))
 	handler := web.NewHandler(web.Config{
 		Log:      log,
 		Metrics:  metrics,
 		Ready:    st,
-		Handlers: []web.Registrar{api.New(svc, log)},
+		Handlers: []web.Registrar{api.New(svc, sign, log), logins},
 	})
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go housekeeping(bg, st, log)
 	s := &server{
-		URL: strings.TrimSuffix(public, "/"), Store: st, Admin: svc, Log: log, listen: ln, errc: make(chan error, 1),
+		URL: public, Store: st, Admin: svc, Signin: sign, Log: log, listen: ln, errc: make(chan error, 1), stop: stop,
 		http: &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -120,6 +138,7 @@ func (s *server) wait(ctx context.Context) error {
 			err = serr
 		}
 	}
+	s.stop()
 	if cerr := s.Store.Close(); err == nil {
 		err = cerr
 	}
@@ -133,6 +152,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.publicURL, "public-url", "", "absolute URL Portico advertises in protocol metadata (default: http://ADDR)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key that encrypts secrets at rest (default with SQLite: DATA-DIR/master.key, created on first start; required with PostgreSQL, the same file on every node)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -145,4 +165,46 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return s.wait(ctx)
+}
+
+// loadKeyring loads the master key that seals private keys and TOTP
+// secrets: from --master-key-file, or (SQLite only) from the data
+// directory, where it is created on first start.
+func loadKeyring(ctx context.Context, cfg serveConfig, st *sqlstore.Store, log *slog.Logger) (*secrets.Keyring, error) {
+	var mk *secrets.MasterKey
+	var err error
+	switch {
+	case cfg.masterKeyFile != "":
+		mk, err = secrets.LoadKeyFile(cfg.masterKeyFile)
+	case cfg.store.databaseURL != "":
+		return nil, errors.New("with PostgreSQL, give every node the same master key with --master-key-file (PORTICO_MASTER_KEY_FILE); create one with: head -c 32 /dev/urandom | base64 > master.key && chmod 600 master.key")
+	default:
+		var created bool
+		mk, created, err = secrets.LoadOrCreate(cfg.store.dataDir, nil, func() (bool, error) { return st.HasSealedSecrets(ctx) })
+		if created {
+			log.Warn("created a new master key: back it up, secrets cannot be decrypted without it",
+				"file", filepath.Join(cfg.store.dataDir, secrets.MasterKeyFileName))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return secrets.NewKeyring(nil, mk)
+}
+
+// housekeeping deletes expired sessions, login flows, nonces and counters
+// every few minutes. Every node may run it: the deletes are idempotent.
+func housekeeping(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := st.DeleteExpired(ctx, time.Now().UTC()); err != nil && ctx.Err() == nil {
+				log.Warn("housekeeping", "err", err)
+			}
+		}
+	}
 }

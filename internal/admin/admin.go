@@ -18,6 +18,7 @@ import (
 
 	"github.com/portico-idp/portico/internal/apitoken"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/storage"
 )
 
@@ -27,6 +28,8 @@ type Service struct {
 	now    func() time.Time
 	random io.Reader
 	log    *slog.Logger
+	keys   *secrets.Keyring
+	certs  certCache
 }
 
 // Option configures a Service.
@@ -240,4 +243,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (apitoken.Tok
 		return apitoken.Token{}, storage.ErrNotFound
 	}
 	return s.store.GetAPITokenByHash(ctx, apitoken.Hash(secret))
+}
+
+// invalidAll builds a validation error from parallel lists of fields and
+// messages.
+func invalidAll(fields, messages []string) error {
+	ve := &directory.ValidationError{}
+	for i := range fields {
+		ve.Errors = append(ve.Errors, directory.FieldError{Field: fields[i], Message: messages[i]})
+	}
+	return ve
 }

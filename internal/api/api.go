@@ -17,6 +17,7 @@ import (
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apitoken"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage"
 )
 
@@ -33,15 +34,19 @@ var openAPIDoc []byte
 
 // API serves /api/v1.
 type API struct {
-	svc   *admin.Service
-	store storage.Storage
-	log   *slog.Logger
+	svc    *admin.Service
+	signin *signin.Service
+	store  storage.Storage
+	log    *slog.Logger
 }
 
-// New returns the API over svc.
-func New(svc *admin.Service, log *slog.Logger) *API {
-	return &API{svc: svc, store: svc.Store(), log: log}
+// New returns the API over svc; sign (may be nil in tests of the
+// directory alone) serves password and authenticator operations.
+func New(svc *admin.Service, sign *signin.Service, log *slog.Logger) *API {
+	return &API{svc: svc, signin: sign, store: svc.Store(), log: log}
 }
+
+var errNoSignin = errors.New("sign-in service not configured")
 
 // Route is one served operation.
 type Route struct {
@@ -85,6 +90,27 @@ func (a *API) Routes() []Route {
 		{"GET", t + "/groups/{id}/members", a.inTenant(a.listMembers)},
 		{"POST", t + "/groups/{id}/members", a.inTenant(a.addMember)},
 		{"DELETE", t + "/groups/{id}/members/{userId}", a.inTenant(a.removeMember)},
+
+		{"PUT", t + "/users/{id}/password", a.inTenant(a.setPassword)},
+		{"DELETE", t + "/users/{id}/totp", a.inTenant(a.resetTOTP)},
+		{"DELETE", t + "/users/{id}/sessions", a.inTenant(a.revokeSessions)},
+
+		{"GET", v1 + "/library", a.library},
+		{"GET", t + "/applications", a.inTenant(a.listApplications)},
+		{"POST", t + "/applications", a.inTenant(a.createApplication)},
+		{"GET", t + "/applications/{id}", a.inTenant(a.getApplication)},
+		{"PATCH", t + "/applications/{id}", a.inTenant(a.patchApplication)},
+		{"DELETE", t + "/applications/{id}", a.inTenant(a.deleteApplication)},
+		{"GET", t + "/applications/{id}/certificates", a.inTenant(a.listCertificates)},
+		{"GET", t + "/applications/{id}/certificates/{certId}/download", a.inTenant(a.downloadCertificate)},
+		{"POST", t + "/applications/{id}/certificates/next", a.inTenant(a.createNextCertificate)},
+		{"POST", t + "/applications/{id}/certificates/promote", a.inTenant(a.promoteCertificate)},
+
+		{"GET", t + "/policies", a.inTenant(a.listPolicies)},
+		{"POST", t + "/policies", a.inTenant(a.createPolicy)},
+		{"GET", t + "/policies/{id}", a.inTenant(a.getPolicy)},
+		{"PATCH", t + "/policies/{id}", a.inTenant(a.patchPolicy)},
+		{"DELETE", t + "/policies/{id}", a.inTenant(a.deletePolicy)},
 	}
 }
 

@@ -15,6 +15,9 @@ import (
 	"testing"
 
 	"github.com/portico-idp/portico/internal/admin"
+	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/secrets"
+	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/storage/sqlite"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
@@ -25,6 +28,7 @@ type env struct {
 	t      testing.TB
 	srv    *httptest.Server
 	svc    *admin.Service
+	signin *signin.Service
 	global string
 	tokA   string // tenant "alpha"
 	tokB   string // tenant "beta"
@@ -38,10 +42,13 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := admin.New(st)
+	mk, _ := secrets.NewMasterKey(make([]byte, 32))
+	kr, _ := secrets.NewKeyring(nil, mk)
+	svc := admin.New(st, admin.WithKeyring(kr))
+	sign := signin.New(st, kr, signin.WithHasher(authn.NewHasher(authn.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})))
 	mux := http.NewServeMux()
-	New(svc, slog.New(slog.DiscardHandler)).Register(mux)
-	e := &env{t: t, srv: httptest.NewServer(mux), svc: svc}
+	New(svc, sign, slog.New(slog.DiscardHandler)).Register(mux)
+	e := &env{t: t, srv: httptest.NewServer(mux), svc: svc, signin: sign}
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()
 	ta, oa, err := svc.CreateTenant(ctx, "alpha", "Alpha", "@alpha.example.com")
@@ -459,4 +466,14 @@ func TestImportAPI(t *testing.T) {
 	if strings.Contains(string(e.do("GET", tb+"/users?name=big", e.tokA, nil).body), "big0") {
 		t.Fatal("an oversized import wrote users")
 	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func (e *env) tenantID(t testing.TB, slug string) string {
+	tn, err := e.svc.Store().GetTenantBySlug(context.Background(), slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn.ID
 }

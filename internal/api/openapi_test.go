@@ -42,7 +42,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	served := map[string]bool{}
-	for _, r := range New(admin.New(nil), slog.New(slog.DiscardHandler)).Routes() {
+	for _, r := range New(admin.New(nil), nil, slog.New(slog.DiscardHandler)).Routes() {
 		served[r.Method+" "+r.Pattern] = true
 	}
 	var missing, extra []string

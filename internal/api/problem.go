@@ -11,6 +11,7 @@ import (
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/requestid"
+	"github.com/portico-idp/portico/internal/signing"
 	"github.com/portico-idp/portico/internal/storage"
 )
 
@@ -73,6 +74,9 @@ func toProblem(err error) *Problem {
 		return newProblem(http.StatusNotFound, "not-found", "Not found", "no such object in this tenant")
 	case errors.Is(err, storage.ErrInUse):
 		return newProblem(http.StatusConflict, "in-use", "In use", err.Error())
+	case errors.Is(err, signing.ErrNoNext):
+		return newProblem(http.StatusConflict, "no-next-certificate", "No next certificate",
+			"create the next certificate (POST .../certificates/next) before promoting it")
 	case errors.Is(err, storage.ErrInvalidCursor):
 		return fieldProblem(http.StatusBadRequest, "bad-request", "Bad request", "cursor", "is not a cursor this server issued")
 	}

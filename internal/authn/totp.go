@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,16 +39,7 @@ func NewTOTP(issuer, account string, random io.Reader) (Enrolment, error) {
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("generate totp secret: %w", err)
 	}
-	img, err := key.Image(240, 240)
-	if err != nil {
-		return Enrolment{}, fmt.Errorf("totp qr code: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return Enrolment{}, fmt.Errorf("totp qr code: %w", err)
-	}
-	return Enrolment{Secret: key.Secret(), URL: key.URL(),
-		QRPNG: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+	return enrolmentOf(key)
 }
 
 // TOTPStep is the RFC 6238 time step of t.
@@ -84,4 +76,35 @@ func CheckTOTP(secret, code string, now time.Time, lastStep int64) (int64, bool)
 // TOTPCode returns the current code of secret (for tests and the demo).
 func TOTPCode(secret string, now time.Time) (string, error) {
 	return totp.GenerateCodeCustom(secret, now, totp.ValidateOpts{Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+}
+
+// EnrolmentFor rebuilds the enrolment (URL and QR code) of an existing
+// secret, to show a pending enrolment again.
+func EnrolmentFor(issuer, account, secret string) (Enrolment, error) {
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + account}
+	q := url.Values{}
+	q.Set("secret", secret)
+	q.Set("issuer", issuer)
+	q.Set("algorithm", "SHA1")
+	q.Set("digits", "6")
+	q.Set("period", "30")
+	u.RawQuery = q.Encode()
+	key, err := otp.NewKeyFromURL(u.String())
+	if err != nil {
+		return Enrolment{}, err
+	}
+	return enrolmentOf(key)
+}
+
+func enrolmentOf(key *otp.Key) (Enrolment, error) {
+	img, err := key.Image(240, 240)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("totp qr code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return Enrolment{}, fmt.Errorf("totp qr code: %w", err)
+	}
+	return Enrolment{Secret: key.Secret(), URL: key.URL(),
+		QRPNG: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
 }

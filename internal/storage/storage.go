@@ -219,6 +219,9 @@ type SigninStorage interface {
 	// DeleteExpired removes sessions, flows, nonces and counters that ended
 	// before now.
 	DeleteExpired(ctx context.Context, now time.Time) error
+	// HasSealedSecrets reports whether anything encrypted under the master
+	// key is stored (so that a lost key file is noticed, not replaced).
+	HasSealedSecrets(ctx context.Context) (bool, error)
 }
 
 // ApplicationStorage persists the application library's instances.

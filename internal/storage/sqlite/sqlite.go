@@ -44,6 +44,12 @@ func OpenDir(ctx context.Context, dataDir string, opts sqlstore.Options) (*sqlst
 
 // Open opens the database file at path and applies pending migrations.
 func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.Store, error) {
+	// Create the file ourselves so that it (and the -wal and -shm files
+	// SQLite derives from it) is readable by the owner only: it holds
+	// password hashes and sealed keys.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
 	q := url.Values{}
 	// WAL lets readers run beside the one writer; NORMAL synchronous is
 	// durable across application crashes in WAL mode (not across power

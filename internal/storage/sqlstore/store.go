@@ -77,7 +77,7 @@ var queryNames = []string{
 	"Hit", "ClearHits", "DeleteStaleThrottle", "InsertNonce", "DeleteExpiredNonces",
 	"InsertApplication", "GetApplication", "ListApplications", "UpdateApplication", "DeleteApplication",
 	"ListApplicationGroups", "InsertApplicationGroup", "DeleteApplicationGroups", "IsUserPermitted",
-	"InsertSigningKey", "ListSigningKeys", "SetSigningKeyRole",
+	"InsertSigningKey", "ListSigningKeys", "SetSigningKeyRole", "HasSealedSecrets",
 	"InsertGroup", "GetGroup", "UpdateGroup", "DeleteGroup", "GroupExists",
 	"InsertMember", "DeleteMember", "IsMember",
 	"InsertAPIToken", "GetAPITokenByHash", "ListAPITokens", "DeleteAPIToken",

@@ -274,3 +274,6 @@ FROM signing_keys WHERE tenant_id = $1 AND app_id = $2 ORDER BY created_at, id;
 
 -- name: SetSigningKeyRole
 UPDATE signing_keys SET role = $1, version = version + 1 WHERE tenant_id = $2 AND app_id = $3 AND id = $4;
+
+-- name: HasSealedSecrets
+SELECT EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM credentials WHERE totp_secret IS NOT NULL);

@@ -274,3 +274,6 @@ FROM signing_keys WHERE tenant_id = ? AND app_id = ? ORDER BY created_at, id;
 
 -- name: SetSigningKeyRole
 UPDATE signing_keys SET role = ?, version = version + 1 WHERE tenant_id = ? AND app_id = ? AND id = ?;
+
+-- name: HasSealedSecrets
+SELECT EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM credentials WHERE totp_secret IS NOT NULL);

@@ -1,0 +1,372 @@
+package api
+
+import (
+	"context"
+	"crypto/x509"
+	"net/http"
+	"time"
+
+	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/signing"
+	"github.com/portico-idp/portico/internal/storage"
+)
+
+// appReadOnly are the members of an application a client cannot change.
+var appReadOnly = []string{"id", "kind", "createdAt", "updatedAt"}
+
+func (a *API) library(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.caller(w, r); !ok {
+		return
+	}
+	writeList(w, apps.Library, "")
+}
+
+func (a *API) listApplications(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	items, err := a.store.ListApplications(r.Context(), t.ID)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	writeList(w, items, "")
+}
+
+func (a *API) createApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	b, err := readBody(w, r, maxBody)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	m, err := fields(b)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	in, err := mergePatch(apps.Application{Enabled: true}, m, "id", "createdAt", "updatedAt")
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	app, err := a.svc.CreateApplication(r.Context(), t.ID, in)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/tenants/"+t.Slug+"/applications/"+app.ID)
+	writeObject(w, http.StatusCreated, app, app.Version)
+}
+
+func (a *API) getApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	app, err := a.store.GetApplication(r.Context(), t.ID, r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	writeObject(w, http.StatusOK, app, app.Version)
+}
+
+func (a *API) patchApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	b, err := readBody(w, r, maxBody)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	m, err := fields(b)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	app, err := a.svc.UpdateApplication(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), func(cur *apps.Application) error {
+		next, err := mergePatch(*cur, m, appReadOnly...)
+		if err != nil {
+			return err
+		}
+		next.ID, next.TenantID, next.Kind, next.CreatedAt, next.Version = cur.ID, cur.TenantID, cur.Kind, cur.CreatedAt, cur.Version
+		*cur = next
+		return nil
+	})
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	writeObject(w, http.StatusOK, app, app.Version)
+}
+
+func (a *API) deleteApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	id := r.PathValue("id")
+	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
+		app, err := a.store.GetApplication(ctx, t.ID, id)
+		return app.Version, err
+	}, func(ctx context.Context) error { return a.store.DeleteApplication(ctx, t.ID, id) })
+}
+
+// certificateJSON describes a signing certificate the way the Azure portal
+// shows an uploaded one, so an administrator can compare thumbprints.
+type certificateJSON struct {
+	ID               string    `json:"id"`
+	Role             string    `json:"role"`
+	Subject          string    `json:"subject"`
+	ThumbprintSHA1   string    `json:"thumbprint"`
+	ThumbprintSHA256 string    `json:"thumbprintSha256"`
+	NotBefore        time.Time `json:"notBefore"`
+	NotAfter         time.Time `json:"notAfter"`
+	Base64           string    `json:"base64"`
+}
+
+func describeCert(id string, role apps.SigningKeyRole, c *signing.Certificate) certificateJSON {
+	return certificateJSON{ID: id, Role: string(role), Subject: c.Cert.Subject.String(), ThumbprintSHA1: c.ThumbprintSHA1(),
+		ThumbprintSHA256: c.ThumbprintSHA256(), NotBefore: c.Cert.NotBefore, NotAfter: c.Cert.NotAfter, Base64: c.Base64()}
+}
+
+// certificates lists an application's certificates (public parts only).
+func (a *API) certificates(ctx context.Context, t directory.Tenant, appID string) ([]certificateJSON, map[string]*signing.Certificate, error) {
+	if _, err := a.store.GetApplication(ctx, t.ID, appID); err != nil {
+		return nil, nil, err
+	}
+	keys, err := a.store.ListSigningKeys(ctx, t.ID, appID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []certificateJSON
+	byID := map[string]*signing.Certificate{}
+	for _, k := range keys {
+		x, err := x509.ParseCertificate(k.CertDER)
+		if err != nil {
+			return nil, nil, err
+		}
+		c := &signing.Certificate{Cert: x} // public part only
+		out = append(out, describeCert(k.ID, k.Role, c))
+		byID[k.ID] = c
+	}
+	return out, byID, nil
+}
+
+func (a *API) listCertificates(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	list, _, err := a.certificates(r.Context(), t, r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	writeList(w, list, "")
+}
+
+// downloadCertificate serves a certificate as PEM or as DER (.cer, what the
+// Azure portal's "Upload certificate" takes).
+func (a *API) downloadCertificate(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	q, _, err := query(r, "format")
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	_, byID, err := a.certificates(r.Context(), t, r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	c, ok := byID[r.PathValue("certId")]
+	if !ok {
+		writeProblem(w, r, a.log, storage.ErrNotFound)
+		return
+	}
+	name := "portico-" + t.Slug + "-" + c.ThumbprintSHA1()[:8]
+	switch q["format"] {
+	case "", "cer", "der":
+		w.Header().Set("Content-Type", "application/pkix-cert")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.cer"`)
+		w.Write(c.DER())
+	case "pem":
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.pem"`)
+		w.Write(c.PEM())
+	default:
+		writeProblem(w, r, a.log, fieldProblem(http.StatusBadRequest, "bad-request", "Bad request", "format", "must be cer or pem"))
+	}
+}
+
+func (a *API) createNextCertificate(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	if _, err := a.svc.CreateNextKey(r.Context(), t.ID, r.PathValue("id")); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	a.listCertificates(w, r, t)
+}
+
+func (a *API) promoteCertificate(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	if err := a.svc.PromoteNextKey(r.Context(), t.ID, r.PathValue("id")); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	a.listCertificates(w, r, t)
+}
+
+// policyJSON is the wire form of an authentication policy (durations in
+// minutes, as an administrator thinks of them).
+type policyJSON struct {
+	ID                 string             `json:"id"`
+	Name               string             `json:"name"`
+	SecondFactor       authn.SecondFactor `json:"secondFactor"`
+	SessionIdleMinutes int64              `json:"sessionIdleMinutes"`
+	SessionMaxMinutes  int64              `json:"sessionMaxMinutes"`
+	CreatedAt          time.Time          `json:"createdAt"`
+	UpdatedAt          time.Time          `json:"updatedAt"`
+}
+
+func toPolicyJSON(p authn.Policy) policyJSON {
+	return policyJSON{ID: p.ID, Name: p.Name, SecondFactor: p.SecondFactor, SessionIdleMinutes: int64(p.SessionIdle / time.Minute),
+		SessionMaxMinutes: int64(p.SessionMax / time.Minute), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+func (pj policyJSON) apply(p *authn.Policy) {
+	p.Name, p.SecondFactor = pj.Name, pj.SecondFactor
+	p.SessionIdle, p.SessionMax = time.Duration(pj.SessionIdleMinutes)*time.Minute, time.Duration(pj.SessionMaxMinutes)*time.Minute
+}
+
+var policyReadOnly = []string{"id", "createdAt", "updatedAt"}
+
+func (a *API) listPolicies(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	ps, err := a.store.ListPolicies(r.Context(), t.ID)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	out := make([]policyJSON, len(ps))
+	for i, p := range ps {
+		out[i] = toPolicyJSON(p)
+	}
+	writeList(w, out, "")
+}
+
+func (a *API) createPolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	b, err := readBody(w, r, maxBody)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	m, err := fields(b)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	in, err := mergePatch(policyJSON{SecondFactor: authn.FactorTOTP, SessionIdleMinutes: 60, SessionMaxMinutes: 720}, m, policyReadOnly...)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	var p authn.Policy
+	in.apply(&p)
+	if p, err = a.svc.CreatePolicy(r.Context(), t.ID, p); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/tenants/"+t.Slug+"/policies/"+p.ID)
+	writeObject(w, http.StatusCreated, toPolicyJSON(p), p.Version)
+}
+
+func (a *API) getPolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	p, err := a.store.GetPolicy(r.Context(), t.ID, r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	writeObject(w, http.StatusOK, toPolicyJSON(p), p.Version)
+}
+
+func (a *API) patchPolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	b, err := readBody(w, r, maxBody)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	m, err := fields(b)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	p, err := a.svc.UpdatePolicy(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), func(p *authn.Policy) error {
+		next, err := mergePatch(toPolicyJSON(*p), m, policyReadOnly...)
+		if err != nil {
+			return err
+		}
+		next.apply(p)
+		return nil
+	})
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	writeObject(w, http.StatusOK, toPolicyJSON(p), p.Version)
+}
+
+func (a *API) deletePolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	id := r.PathValue("id")
+	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
+		p, err := a.store.GetPolicy(ctx, t.ID, id)
+		return p.Version, err
+	}, func(ctx context.Context) error { return a.store.DeletePolicy(ctx, t.ID, id) })
+}
+
+// setPassword sets a user's password (an administrator's reset, or the
+// first password of an imported user).
+func (a *API) setPassword(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	b, err := readBody(w, r, maxBody)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := decodeStrict(b, &in); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	if a.signin == nil {
+		writeProblem(w, r, a.log, errNoSignin)
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	if err := a.signin.SetPassword(r.Context(), t.ID, id, in.Password); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// resetTOTP removes a user's authenticator (lost phone): the next sign-in
+// that needs a second factor enrols a new one.
+func (a *API) resetTOTP(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	id := r.PathValue("id")
+	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	if a.signin == nil {
+		writeProblem(w, r, a.log, errNoSignin)
+		return
+	}
+	if err := a.signin.ResetTOTP(r.Context(), t.ID, id); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeSessions signs a user out of every browser.
+func (a *API) revokeSessions(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	id := r.PathValue("id")
+	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	n, err := a.store.RevokeUserSessions(r.Context(), t.ID, id, time.Now().UTC())
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"revoked": n})
+}

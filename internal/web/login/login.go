@@ -1,0 +1,323 @@
+// Package login serves Portico's sign-in pages — username, password,
+// second factor, authenticator enrolment — and is the bridge between the
+// sign-in protocols and them: a protocol handler calls Start with the
+// request it received; Start either answers at once from the browser's
+// single sign-on session or sends the browser through the pages, which end
+// at the protocol's continue URL, where Finish hands back who signed in.
+//
+// The pages are server-rendered HTML that work without JavaScript. Every
+// form carries a per-flow CSRF token, and a flow is bound to the browser
+// that started it by a cookie, so a sign-in link is useless to anyone else.
+package login
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/signin"
+	"github.com/portico-idp/portico/internal/storage"
+)
+
+// Cookie names. Both are scoped to the tenant's path (/t/{tenant}/), so
+// tenants never see each other's sessions.
+const (
+	sessionCookie = "portico_session"
+	bindingCookie = "portico_flow"
+)
+
+// flowLifetime bounds how long a person may take to sign in.
+const flowLifetime = 15 * time.Minute
+
+// Handler serves the login pages and starts and finishes sign-ins.
+type Handler struct {
+	store  storage.Storage
+	signin *signin.Service
+	log    *slog.Logger
+	now    func() time.Time
+	secure bool
+}
+
+// New returns the login handler. secure marks cookies Secure (set it when
+// Portico is reached over HTTPS).
+func New(store storage.Storage, svc *signin.Service, log *slog.Logger, secure bool) *Handler {
+	return &Handler{store: store, signin: svc, log: log, now: time.Now, secure: secure}
+}
+
+// SetClock sets the clock (tests).
+func (h *Handler) SetClock(now func() time.Time) { h.now = now }
+
+// Register adds the login routes.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /t/{tenant}/login/{flow}", h.page)
+	mux.HandleFunc("POST /t/{tenant}/login/{flow}", h.submit)
+	mux.HandleFunc("GET /t/{tenant}/logout", h.logout)
+}
+
+// Request is what a protocol handler asks for.
+type Request struct {
+	// Protocol names the protocol ("wsfed", "saml"); the browser comes back
+	// to /t/{tenant}/apps/{app}/{protocol}/continue?flow=ID.
+	Protocol string
+	// Payload is the protocol's own state (what to echo, where to answer),
+	// returned unchanged by Finish.
+	Payload      []byte
+	UsernameHint string
+	ForceFresh   bool
+	RequireMFA   bool
+}
+
+// Result is a completed sign-in.
+type Result struct {
+	User         directory.User
+	App          apps.Application
+	AuthnInstant time.Time
+	// MFA is true only when a second factor was proven.
+	MFA     bool
+	Payload []byte
+}
+
+// ContinueURL is where a finished flow of protocol sends the browser.
+func ContinueURL(tenantSlug, appID, protocol, flowID string) string {
+	return "/t/" + url.PathEscape(tenantSlug) + "/apps/" + url.PathEscape(appID) + "/" + protocol + "/continue?flow=" + url.QueryEscape(flowID)
+}
+
+func tenantPath(slug string) string { return "/t/" + slug + "/" }
+
+// Start begins a sign-in. When the browser's session already satisfies the
+// request (same tenant, fresh enough, second factor when needed, user still
+// allowed), it returns the result at once. Otherwise it redirects the
+// browser to the login pages and returns nil: the protocol handler has
+// answered and must return.
+func (h *Handler) Start(w http.ResponseWriter, r *http.Request, t directory.Tenant, app apps.Application, req Request) (*Result, error) {
+	ctx := r.Context()
+	pol, err := h.signin.Policy(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("policy of %s: %w", app.ID, err)
+	}
+	needMFA := req.RequireMFA || pol.RequiresMFA()
+	var sess authn.Session
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if sess, err = h.signin.Session(ctx, t.ID, c.Value); err != nil && !errors.Is(err, signin.ErrNoSession) {
+			return nil, err
+		}
+	}
+	now := h.now().UTC()
+	flow := authn.LoginFlow{ID: uuid.Must(uuid.NewV7()).String(), TenantID: t.ID, AppID: app.ID, Protocol: req.Protocol,
+		Request: req.Payload, UsernameHint: req.UsernameHint, ForceFresh: req.ForceFresh, RequireMFA: needMFA,
+		Step: authn.StepUsername, CreatedAt: now, ExpiresAt: now.Add(flowLifetime)}
+	if req.UsernameHint != "" {
+		flow.Step, flow.Username = authn.StepPassword, req.UsernameHint
+	}
+	if sess.ID != "" && !req.ForceFresh {
+		u, err := h.store.GetUser(ctx, t.ID, sess.UserID)
+		if err == nil && hintMatches(req.UsernameHint, u) {
+			if err := h.signin.Authorize(ctx, u, app); err != nil {
+				return nil, err
+			}
+			if !needMFA || !sess.MFAAt.IsZero() {
+				return &Result{User: u, App: app, AuthnInstant: latest(sess.PasswordAt, sess.MFAAt), MFA: !sess.MFAAt.IsZero(),
+					Payload: req.Payload}, nil
+			}
+			// Step up: the password is proven by the session; ask only for
+			// the second factor.
+			flow.Username, flow.UserID, flow.PasswordAt = u.Username, u.ID, sess.PasswordAt
+			if flow.Step, err = h.secondFactorStep(ctx, &flow, u); err != nil {
+				return nil, err
+			}
+		}
+	}
+	binder := ""
+	if c, err := r.Cookie(bindingCookie); err == nil && len(c.Value) == 43 {
+		binder = c.Value
+	} else {
+		var err error
+		if binder, _, err = authn.NewToken(nil); err != nil {
+			return nil, err
+		}
+		h.setCookie(w, t.Slug, bindingCookie, binder, 0)
+	}
+	flow.BindingHash = authn.HashToken(binder)
+	if flow.CSRF, _, err = authn.NewToken(nil); err != nil {
+		return nil, err
+	}
+	if err := h.store.CreateLoginFlow(ctx, flow); err != nil {
+		return nil, err
+	}
+	http.Redirect(w, r, "/t/"+url.PathEscape(t.Slug)+"/login/"+flow.ID, http.StatusSeeOther)
+	return nil, nil
+}
+
+// hintMatches: a session of one user does not answer a request made for
+// another (Microsoft sends the UPN the person typed).
+func hintMatches(hint string, u directory.User) bool {
+	return hint == "" || equalFold(hint, u.Username) || equalFold(hint, u.UPN)
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// ErrFlow is returned by Finish for a flow that is unknown, expired, not
+// done, or belongs to another browser.
+var ErrFlow = errors.New("sign-in not found, expired, unfinished or started in another browser")
+
+// Finish returns the result of a completed flow and deletes the flow, so
+// that a continue URL works exactly once.
+func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, t directory.Tenant, appID string) (*Result, error) {
+	ctx := r.Context()
+	flow, err := h.flowFor(r, t, r.URL.Query().Get("flow"))
+	if err != nil || flow.Step != authn.StepDone || flow.AppID != appID {
+		return nil, ErrFlow
+	}
+	if err := h.store.DeleteLoginFlow(ctx, flow.ID); err != nil {
+		// Someone else finished it first: the same flow cannot yield two tokens.
+		return nil, ErrFlow
+	}
+	u, err := h.store.GetUser(ctx, t.ID, flow.UserID)
+	if err != nil {
+		return nil, err
+	}
+	app, err := h.store.GetApplication(ctx, t.ID, appID)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.signin.Authorize(ctx, u, app); err != nil {
+		return nil, err
+	}
+	return &Result{User: u, App: app, AuthnInstant: latest(flow.PasswordAt, flow.MFAAt), MFA: !flow.MFAAt.IsZero(), Payload: flow.Request}, nil
+}
+
+// flowFor loads a flow of tenant t and checks that this browser owns it.
+func (h *Handler) flowFor(r *http.Request, t directory.Tenant, id string) (authn.LoginFlow, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return authn.LoginFlow{}, ErrFlow
+	}
+	flow, err := h.store.GetLoginFlow(r.Context(), id)
+	if err != nil {
+		return flow, ErrFlow
+	}
+	c, cerr := r.Cookie(bindingCookie)
+	if cerr != nil || flow.TenantID != t.ID || !h.now().Before(flow.ExpiresAt) ||
+		subtle.ConstantTimeCompare(authn.HashToken(c.Value), flow.BindingHash) != 1 {
+		return flow, ErrFlow
+	}
+	return flow, nil
+}
+
+// secondFactorStep is the step after the password when a second factor is
+// needed: the code, or enrolment for a user who has no authenticator yet.
+func (h *Handler) secondFactorStep(ctx context.Context, flow *authn.LoginFlow, u directory.User) (string, error) {
+	has, err := h.signin.HasTOTP(ctx, u.TenantID, u.ID)
+	if err != nil {
+		return "", err
+	}
+	if has {
+		return authn.StepTOTP, nil
+	}
+	_, sealed, err := h.signin.BeginEnrolment(ctx, flow.ID, u)
+	if err != nil {
+		return "", err
+	}
+	flow.PendingTOTP = sealed
+	return authn.StepEnrol, nil
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, slug, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: tenantPath(slug), HttpOnly: true, Secure: h.secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: maxAge})
+}
+
+func (h *Handler) tenant(r *http.Request) (directory.Tenant, error) {
+	return h.store.GetTenantBySlug(r.Context(), directory.NormalizeSlug(r.PathValue("tenant")))
+}
+
+// clientAddr is the address failed attempts are counted against.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// EndSession revokes the browser's session in tenant t and clears its
+// cookie (sign-out from any protocol).
+func (h *Handler) EndSession(w http.ResponseWriter, r *http.Request, t directory.Tenant) error {
+	h.setCookie(w, t.Slug, sessionCookie, "", -1)
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		return h.signin.EndSession(r.Context(), c.Value)
+	}
+	return nil
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	t, err := h.tenant(r)
+	if err != nil {
+		h.fail(w, r, http.StatusNotFound, "This sign-in page does not exist.")
+		return
+	}
+	if err := h.EndSession(w, r, t); err != nil {
+		h.log.ErrorContext(r.Context(), "sign out", "err", err)
+	}
+	h.render(w, r, http.StatusOK, pageData{Title: "Signed out", Message: "You have signed out."})
+}
+
+// establishSession records the factors a finished flow proved: in the
+// browser's session when it belongs to the same user, else in a new one.
+func (h *Handler) establishSession(w http.ResponseWriter, r *http.Request, t directory.Tenant, app apps.Application, flow authn.LoginFlow) error {
+	ctx := r.Context()
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if sess, err := h.signin.Session(ctx, t.ID, c.Value); err == nil && sess.UserID == flow.UserID {
+			_, err := h.signin.RecordFactors(ctx, sess.ID, flow.PasswordAt, flow.MFAAt)
+			return err
+		}
+	}
+	u, err := h.store.GetUser(ctx, t.ID, flow.UserID)
+	if err != nil {
+		return err
+	}
+	pol, err := h.signin.Policy(ctx, app)
+	if err != nil {
+		return err
+	}
+	token, _, err := h.signin.NewSession(ctx, u, pol, flow.PasswordAt, flow.MFAAt)
+	if err != nil {
+		return err
+	}
+	h.setCookie(w, t.Slug, sessionCookie, token, int(pol.SessionMax.Seconds()))
+	return nil
+}

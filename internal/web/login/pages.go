@@ -1,0 +1,276 @@
+package login
+
+import (
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/signin"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var templates = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+// pageData is what every page template gets.
+type pageData struct {
+	Title    string
+	AppName  string
+	Action   string
+	CSRF     string
+	Step     string
+	Username string
+	Error    string
+	Message  string
+	// Enrolment (authenticator set-up).
+	QR       template.URL
+	Secret   string
+	Recovery []string
+	Continue string
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	// No scripts at all; forms post only to ourselves; never framed.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	if err := templates.ExecuteTemplate(w, "page.html", d); err != nil {
+		h.log.ErrorContext(r.Context(), "render login page", "err", err)
+	}
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	h.render(w, r, status, pageData{Title: "Sign-in problem", Error: msg})
+}
+
+// page shows the current step of a flow.
+func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
+	t, flow, ok := h.load(w, r)
+	if !ok {
+		return
+	}
+	h.show(w, r, t, flow, "", http.StatusOK)
+}
+
+func (h *Handler) show(w http.ResponseWriter, r *http.Request, t directory.Tenant, flow authn.LoginFlow, errMsg string, status int) {
+	d := pageData{Action: "/t/" + url.PathEscape(t.Slug) + "/login/" + flow.ID, CSRF: flow.CSRF, Step: flow.Step,
+		Username: flow.Username, Error: errMsg}
+	if app, err := h.store.GetApplication(r.Context(), t.ID, flow.AppID); err == nil {
+		d.AppName = app.Name
+	}
+	switch flow.Step {
+	case authn.StepUsername:
+		d.Title = "Sign in"
+		if d.Username == "" {
+			d.Username = flow.UsernameHint
+		}
+	case authn.StepPassword:
+		d.Title = "Enter your password"
+	case authn.StepTOTP:
+		d.Title = "Enter your verification code"
+	case authn.StepEnrol:
+		d.Title = "Set up your authenticator app"
+		u, err := h.store.GetUser(r.Context(), t.ID, flow.UserID)
+		if err != nil {
+			h.fail(w, r, http.StatusInternalServerError, "Something went wrong. Start the sign-in again.")
+			return
+		}
+		e, err := h.signin.PendingEnrolment(flow.ID, u, flow.PendingTOTP)
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "reopen pending enrolment", "err", err)
+			h.fail(w, r, http.StatusInternalServerError, "Something went wrong. Start the sign-in again.")
+			return
+		}
+		d.QR, d.Secret = template.URL(e.QRPNG), groupSecret(e.Secret)
+	case authn.StepDone:
+		d.Title = "Signed in"
+		d.Continue = ContinueURL(t.Slug, flow.AppID, flow.Protocol, flow.ID)
+	}
+	h.render(w, r, status, d)
+}
+
+// groupSecret spaces a base32 secret in fours for typing.
+func groupSecret(s string) string {
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// load resolves the tenant and a flow this browser owns, or answers.
+func (h *Handler) load(w http.ResponseWriter, r *http.Request) (directory.Tenant, authn.LoginFlow, bool) {
+	t, err := h.tenant(r)
+	if err != nil {
+		h.fail(w, r, http.StatusNotFound, "This sign-in page does not exist.")
+		return t, authn.LoginFlow{}, false
+	}
+	flow, err := h.flowFor(r, t, r.PathValue("flow"))
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
+		return t, flow, false
+	}
+	return t, flow, true
+}
+
+// submit handles the form of the current step.
+func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	t, flow, ok := h.load(w, r)
+	if !ok {
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(flow.CSRF)) != 1 {
+		h.fail(w, r, http.StatusForbidden, "This form has expired. Go back to the application and sign in again.")
+		return
+	}
+	if r.PostForm.Get("step") != flow.Step {
+		// A stale tab or a double submit: show where the flow is now.
+		h.show(w, r, t, flow, "", http.StatusOK)
+		return
+	}
+	ctx := r.Context()
+	app, err := h.store.GetApplication(ctx, t.ID, flow.AppID)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, "This application no longer exists.")
+		return
+	}
+	var recovery []string
+	next := flow
+	switch flow.Step {
+	case authn.StepUsername:
+		name := strings.TrimSpace(r.PostForm.Get("username"))
+		if name == "" || len(name) > 256 {
+			h.show(w, r, t, flow, "Enter your username.", http.StatusUnprocessableEntity)
+			return
+		}
+		next.Username, next.Step = name, authn.StepPassword
+	case authn.StepPassword:
+		if r.PostForm.Has("other") {
+			next.Username, next.Step = "", authn.StepUsername
+			break
+		}
+		u, err := h.signin.CheckPassword(ctx, t.ID, flow.Username, r.PostForm.Get("password"), clientAddr(r))
+		if msg, status := failure(err); msg != "" {
+			h.show(w, r, t, flow, msg, status)
+			return
+		}
+		if err := h.signin.Authorize(ctx, u, app); err != nil {
+			msg, status := failure(err)
+			h.fail(w, r, status, msg)
+			return
+		}
+		next.UserID, next.Username, next.PasswordAt = u.ID, u.Username, h.now().UTC()
+		pol, err := h.signin.Policy(ctx, app)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		if flow.RequireMFA || pol.RequiresMFA() {
+			if next.Step, err = h.secondFactorStep(ctx, &next, u); err != nil {
+				h.internal(w, r, err)
+				return
+			}
+		} else {
+			next.Step = authn.StepDone
+		}
+	case authn.StepTOTP, authn.StepEnrol:
+		u, err := h.store.GetUser(ctx, t.ID, flow.UserID)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		code := r.PostForm.Get("code")
+		if flow.Step == authn.StepTOTP {
+			err = h.signin.CheckSecondFactor(ctx, u, code, clientAddr(r))
+		} else {
+			recovery, err = h.signin.ConfirmEnrolment(ctx, flow.ID, u, flow.PendingTOTP, code, clientAddr(r))
+		}
+		if msg, status := failure(err); msg != "" {
+			h.show(w, r, t, flow, msg, status)
+			return
+		}
+		next.MFAAt, next.PendingTOTP, next.Step = h.now().UTC(), nil, authn.StepDone
+	default:
+		h.show(w, r, t, flow, "", http.StatusOK)
+		return
+	}
+	if next.Step == authn.StepDone {
+		if err := h.establishSession(w, r, t, app, next); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	saved, err := h.store.UpdateLoginFlow(ctx, flow.ID, func(o authn.LoginFlow) (authn.LoginFlow, error) {
+		if o.Step != flow.Step {
+			return o, errStale
+		}
+		next.Version = o.Version
+		return next, nil
+	})
+	if err != nil {
+		// Another submit of the same step won: show where it left the flow.
+		if cur, gerr := h.store.GetLoginFlow(ctx, flow.ID); gerr == nil {
+			h.show(w, r, t, cur, "", http.StatusOK)
+			return
+		}
+		h.internal(w, r, err)
+		return
+	}
+	if len(recovery) > 0 {
+		// Shown once, now, and never again.
+		h.render(w, r, http.StatusOK, pageData{Title: "Save your recovery codes", AppName: app.Name, Step: "recovery",
+			Recovery: recovery, Continue: ContinueURL(t.Slug, saved.AppID, saved.Protocol, saved.ID)})
+		return
+	}
+	if saved.Step == authn.StepDone {
+		http.Redirect(w, r, ContinueURL(t.Slug, saved.AppID, saved.Protocol, saved.ID), http.StatusSeeOther)
+		return
+	}
+	// Post/redirect/get: a reload does not resubmit the form.
+	http.Redirect(w, r, "/t/"+url.PathEscape(t.Slug)+"/login/"+saved.ID, http.StatusSeeOther)
+}
+
+var errStale = errors.New("the flow moved on")
+
+// failure turns a sign-in error into what the person is told. Unknown
+// users and wrong passwords get the same words.
+func failure(err error) (string, int) {
+	switch {
+	case err == nil:
+		return "", 0
+	case errors.Is(err, signin.ErrInvalidCredentials):
+		return "The username or password is incorrect.", http.StatusUnauthorized
+	case errors.Is(err, signin.ErrInvalidCode):
+		return "That code is not valid. Enter the current code from your authenticator app, or a recovery code.", http.StatusUnauthorized
+	case errors.Is(err, signin.ErrThrottled):
+		return "Too many attempts. Wait a few minutes and try again.", http.StatusTooManyRequests
+	case errors.Is(err, signin.ErrAccountDisabled):
+		return "Your account is not active. Contact your administrator.", http.StatusForbidden
+	case errors.Is(err, signin.ErrNotPermitted):
+		return "You are not allowed to use this application. Ask your administrator to add you to one of its groups.", http.StatusForbidden
+	case errors.Is(err, signin.ErrAppDisabled):
+		return "This application is disabled. Contact your administrator.", http.StatusForbidden
+	}
+	return "Something went wrong. Try again.", http.StatusInternalServerError
+}
+
+func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.ErrorContext(r.Context(), "login step failed", "err", err)
+	h.fail(w, r, http.StatusInternalServerError, "Something went wrong. Start the sign-in again.")
+}
