@@ -16,9 +16,9 @@ import (
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signin"
-	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/storage/sqlite"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
 )

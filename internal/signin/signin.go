@@ -147,7 +147,7 @@ func (s *Service) FindUser(ctx context.Context, tenantID, name string) (director
 // the name and the client address.
 func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, client string) (directory.User, error) {
 	if err := s.throttle(ctx, map[string]int64{
-		userKey(tenantID, "pw", name):      s.limits.PerUser,
+		userKey(tenantID, "pw", name):       s.limits.PerUser,
 		userKey(tenantID, "client", client): s.limits.PerClient,
 	}); err != nil {
 		s.hasher.VerifyNothing(password)

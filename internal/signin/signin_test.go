@@ -155,7 +155,6 @@ func TestRehashOnParameterChange(t *testing.T) {
 	}
 }
 
-
 func TestTOTPEnrolmentAndReplay(t *testing.T) {
 	f := newFixture(t)
 	f.svc.limits.PerUser = 20 // this test makes many failed attempts on purpose

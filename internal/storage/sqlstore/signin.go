@@ -15,7 +15,7 @@ import (
 
 type scanner = interface{ Scan(...any) error }
 
-func seconds(d time.Duration) int64   { return int64(d / time.Second) }
+func seconds(d time.Duration) int64  { return int64(d / time.Second) }
 func duration(n int64) time.Duration { return time.Duration(n) * time.Second }
 
 // ---- policies ----
