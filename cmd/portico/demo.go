@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
 )
 
@@ -16,9 +17,12 @@ import (
 type demoInfo struct {
 	PorticoURL     string     `json:"portico_url"`
 	Tenant         string     `json:"tenant"`
+	AppID          string     `json:"app_id"`
 	APIToken       string     `json:"api_token"`
 	GlobalAPIToken string     `json:"global_api_token"`
 	DataDir        string     `json:"data_dir"`
+	Domain         string     `json:"domain"`
+	Thumbprint     string     `json:"certificate_thumbprint"`
 	Users          []demoUser `json:"users"`
 }
 
@@ -26,7 +30,15 @@ type demoUser struct {
 	Username    string `json:"username"`
 	UPN         string `json:"upn"`
 	ImmutableID string `json:"immutable_id"`
+	Password    string `json:"password,omitempty"`
+	// TOTPSecret is empty for a user who will enrol an authenticator at
+	// the first sign-in.
+	TOTPSecret string `json:"totp_secret,omitempty"`
 }
+
+// demoPassword is every demo user's password (the demo's data is thrown
+// away when it stops).
+const demoPassword = "Portico-demo-1"
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flags("demo", "Run Portico on a fresh temporary database with a seeded demo tenant, until interrupted.", stderr)
@@ -94,19 +106,44 @@ func seedDemo(ctx context.Context, s *server) (demoInfo, error) {
 		{Username: "adele.vance@contoso.com", GivenName: "Adele", FamilyName: "Vance", Email: "adele.vance@contoso.com", JobTitle: "Retail Manager", Department: "Retail", UsageLocation: "US"},
 		{Username: "megan.bowen", GivenName: "Megan", FamilyName: "Bowen", Email: "megan.bowen@contoso.com", Status: directory.StatusPending, UsageLocation: "US"},
 	}
+	// Fixed TOTP secrets so that a person can add them to an authenticator
+	// app by hand; ann.lee has none and enrols at her first sign-in.
+	secrets := []string{"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "", "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU", ""}
 	for i, p := range people {
 		p.OrganizationID = org.ID
 		u, err := svc.CreateUser(ctx, t.ID, p)
 		if err != nil {
 			return info, fmt.Errorf("user %s: %w", p.Username, err)
 		}
+		du := demoUser{Username: u.Username, UPN: u.UPN, ImmutableID: u.ImmutableID}
 		if i < 3 {
 			if err := s.Store.AddGroupMember(ctx, t.ID, group.ID, u.ID); err != nil {
 				return info, err
 			}
+			if err := s.Signin.SetPassword(ctx, t.ID, u.ID, demoPassword); err != nil {
+				return info, err
+			}
+			du.Password = demoPassword
 		}
-		info.Users = append(info.Users, demoUser{Username: u.Username, UPN: u.UPN, ImmutableID: u.ImmutableID})
+		if secrets[i] != "" {
+			if _, err := s.Signin.EnrolTOTP(ctx, u, secrets[i]); err != nil {
+				return info, err
+			}
+			du.TOTPSecret = secrets[i]
+		}
+		info.Users = append(info.Users, du)
 	}
+	app, err := svc.CreateApplication(ctx, t.ID, apps.Application{Kind: apps.KindOffice365, Name: "Office 365", Enabled: true,
+		GroupIDs: []string{group.ID}, Office365: &apps.Office365Settings{Domains: []string{"contoso.com"}}})
+	if err != nil {
+		return info, fmt.Errorf("office 365 application: %w", err)
+	}
+	info.AppID, info.Domain = app.ID, "contoso.com"
+	keys, err := svc.SigningKeys(ctx, t.ID, app.ID)
+	if err != nil {
+		return info, err
+	}
+	info.Thumbprint = keys.Current.ThumbprintSHA1()
 	if info.APIToken, _, err = svc.CreateAPIToken(ctx, t.ID, "demo"); err != nil {
 		return info, err
 	}
@@ -125,12 +162,21 @@ func printDemo(w io.Writer, info demoInfo) {
   Tenant          %s (organization Contoso, principal name suffix @contoso.com)
   API token       %s   (tenant %s)
   Global token    %s   (all tenants)
+  Office 365 app  %s   (permission group "Office 365 Users", policy "Password and authenticator app")
+  Certificate     thumbprint %s   (%s/api/v1/tenants/%s/applications/%s/certificates)
 
-Directory users (a plain username gets the organization's suffix as its UPN):
+Directory users (a plain username gets the organization's suffix as its UPN); password %s:
 `, info.PorticoURL, info.PorticoURL, info.PorticoURL, info.PorticoURL, info.PorticoURL, info.PorticoURL,
-		info.Tenant, info.APIToken, info.Tenant, info.GlobalAPIToken)
+		info.Tenant, info.APIToken, info.Tenant, info.GlobalAPIToken, info.AppID, info.Thumbprint, info.PorticoURL, info.Tenant, info.AppID, demoPassword)
 	for _, u := range info.Users {
-		fmt.Fprintf(w, "  %-26s UPN %-28s immutable id %s\n", u.Username, u.UPN, u.ImmutableID)
+		totp := "enrols an authenticator at first sign-in"
+		switch {
+		case u.TOTPSecret != "":
+			totp = "TOTP secret " + u.TOTPSecret
+		case u.Password == "":
+			totp = "pending: no password, not in the Office 365 group"
+		}
+		fmt.Fprintf(w, "  %-26s UPN %-28s %s\n", u.Username, u.UPN, totp)
 	}
 	fmt.Fprintf(w, `
 Try:

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/portico-idp/portico/internal/m365sim"
 )
 
 // command is one subcommand. Words are the words that select it
@@ -36,6 +38,7 @@ func commands() []command {
 		{[]string{"app", "disable"}, "disable an application", runAppSetEnabled(false)},
 		{[]string{"app", "certificate"}, "print an application's signing certificate", runAppCertificate},
 		{[]string{"user", "set-password"}, "set a user's password (read from standard input)", runUserSetPassword},
+		{[]string{"m365sim"}, "run the Microsoft 365 tenant emulator (Entra sign-in and Graph)", m365sim.Command},
 		{[]string{"version"}, "print the version", runVersion},
 	}
 }
