@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -261,7 +262,7 @@ func query(r *http.Request, allowed ...string) (map[string]string, storage.Page,
 			p.Limit = n
 		case k == "cursor":
 			p.Cursor = v
-		case contains(allowed, k):
+		case slices.Contains(allowed, k):
 			out[k] = v
 		default:
 			return nil, p, fieldProblem(http.StatusBadRequest, "bad-request", "Bad request", k,
@@ -269,15 +270,6 @@ func query(r *http.Request, allowed ...string) (map[string]string, storage.Page,
 		}
 	}
 	return out, p, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func prefixAll(sep string, list []string) string {

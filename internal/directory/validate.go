@@ -3,6 +3,7 @@ package directory
 import (
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -229,22 +230,8 @@ func checkText(c *checker, field, v string, max int, required bool) {
 	case !utf8.ValidString(v):
 		c.add(field, "must be valid UTF-8")
 	case utf8.RuneCountInString(v) > max:
-		c.add(field, "must be at most "+itoa(max)+" characters")
+		c.add(field, "must be at most "+strconv.Itoa(max)+" characters")
 	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		c.add(field, "must not contain control characters")
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }
