@@ -5,7 +5,11 @@
 package apps
 
 import (
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -69,6 +73,41 @@ type Office365Settings struct {
 	// Domains are the Microsoft 365 domains federated to this application.
 	// The token issuer is chosen per root domain from the user's UPN.
 	Domains []string `json:"domains"`
+	// RequireSignedRequests refuses SAML AuthnRequests that are not signed
+	// by one of RequestSigningCertificates. Set it together with the
+	// domain's isSignedAuthenticationRequestRequired (M365 contract §3, §5).
+	RequireSignedRequests bool `json:"requireSignedRequests,omitempty"`
+	// RequestSigningCertificates are Microsoft Entra's AuthnRequest signing
+	// certificates (from its SAML metadata,
+	// nexus.microsoftonline-p.com/federationmetadata/saml20/federationmetadata.xml),
+	// PEM or base64 DER. When set, a signed request is verified even if
+	// signing is not required.
+	RequestSigningCertificates []string `json:"requestSigningCertificates,omitempty"`
+}
+
+// RequestSigningCerts parses RequestSigningCertificates.
+func (s *Office365Settings) RequestSigningCerts() ([]*x509.Certificate, error) {
+	if s == nil {
+		return nil, nil
+	}
+	out := make([]*x509.Certificate, 0, len(s.RequestSigningCertificates))
+	for i, c := range s.RequestSigningCertificates {
+		der := []byte(nil)
+		if b, _ := pem.Decode([]byte(c)); b != nil {
+			der = b.Bytes
+		} else {
+			var err error
+			if der, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(c), "")); err != nil {
+				return nil, fmt.Errorf("request signing certificate %d: neither PEM nor base64", i+1)
+			}
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("request signing certificate %d: %w", i+1, err)
+		}
+		out = append(out, cert)
+	}
+	return out, nil
 }
 
 // SettingsJSON encodes the kind-specific settings for storage.
@@ -127,6 +166,12 @@ func (a Application) Validate() error {
 			if !directory.ValidDomain(strings.ToLower(d)) {
 				add("office365.domains", "\""+d+"\" is not a domain name")
 			}
+		}
+		if _, err := a.Office365.RequestSigningCerts(); err != nil {
+			add("office365.requestSigningCertificates", err.Error())
+		}
+		if a.Office365.RequireSignedRequests && len(a.Office365.RequestSigningCertificates) == 0 {
+			add("office365.requestSigningCertificates", "are required when signed requests are required")
 		}
 	}
 	if len(errs) > 0 {
