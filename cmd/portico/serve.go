@@ -15,6 +15,10 @@ import (
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/api"
+	"github.com/portico-idp/portico/internal/idp/idphttp"
+	"github.com/portico-idp/portico/internal/idp/saml"
+	"github.com/portico-idp/portico/internal/idp/wsfed"
+	"github.com/portico-idp/portico/internal/idp/wstrust"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
@@ -83,11 +87,26 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	sign := signin.New(st, keys, signin.WithLogger(log))
 	public = strings.TrimSuffix(public, "/")
 	logins := login.New(st, sign, log, strings.HasPrefix(public, "https://"))
+	handlers := []web.Registrar{api.New(svc, sign, log), logins}
+	idpCfg := idphttp.Config{Store: st, Login: logins, Signin: sign, Admin: svc, PublicURL: public, Log: log}
+	for _, newHandler := range []func(idphttp.Config) (web.Registrar, error){
+		func(c idphttp.Config) (web.Registrar, error) { return wsfed.New(c) },
+		func(c idphttp.Config) (web.Registrar, error) { return saml.New(c) },
+		func(c idphttp.Config) (web.Registrar, error) { return wstrust.New(c) },
+	} {
+		h, err := newHandler(idpCfg)
+		if err != nil {
+			ln.Close()
+			st.Close()
+			return nil, err
+		}
+		handlers = append(handlers, h)
+	}
 	handler := web.NewHandler(web.Config{
 		Log:      log,
 		Metrics:  metrics,
 		Ready:    st,
-		Handlers: []web.Registrar{api.New(svc, sign, log), logins},
+		Handlers: handlers,
 	})
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go housekeeping(bg, st, log)

@@ -111,19 +111,31 @@ func (s *Service) Hasher() *authn.Hasher { return s.hasher }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-// throttle counts an attempt under each key and fails when one is over its
-// limit. Counting before checking means the limit holds under concurrency.
-func (s *Service) throttle(ctx context.Context, keys map[string]int64) error {
-	for key, limit := range keys {
-		n, err := s.store.Hit(ctx, key, s.limits.Window, s.stamp())
-		if err != nil {
-			return err
-		}
-		if n > limit {
-			return ErrThrottled
-		}
+// throttle refuses an attempt over the limits. Attempts under the name
+// typed are counted before checking (so concurrent guesses cannot exceed
+// the limit) and cleared by a success; the client address's count is only
+// read here and grows with failures alone (see failed), so that many people
+// behind one address are not locked out by signing in.
+func (s *Service) throttle(ctx context.Context, nameKey, client string) error {
+	n, err := s.store.Hit(ctx, nameKey, s.limits.Window, s.stamp())
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Hits(ctx, client, s.limits.Window, s.stamp())
+	if err != nil {
+		return err
+	}
+	if n > s.limits.PerUser || c >= s.limits.PerClient {
+		return ErrThrottled
 	}
 	return nil
+}
+
+// failed counts a failed attempt against the client address.
+func (s *Service) failed(ctx context.Context, client string) {
+	if _, err := s.store.Hit(ctx, client, s.limits.Window, s.stamp()); err != nil {
+		s.log.WarnContext(ctx, "count failed attempt", "err", err)
+	}
 }
 
 func userKey(tenantID, kind, name string) string {
@@ -146,10 +158,8 @@ func (s *Service) FindUser(ctx context.Context, tenantID, name string) (director
 // same time whether or not the user exists, and counts the attempt against
 // the name and the client address.
 func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, client string) (directory.User, error) {
-	if err := s.throttle(ctx, map[string]int64{
-		userKey(tenantID, "pw", name):       s.limits.PerUser,
-		userKey(tenantID, "client", client): s.limits.PerClient,
-	}); err != nil {
+	clientKey := userKey(tenantID, "client", client)
+	if err := s.throttle(ctx, userKey(tenantID, "pw", name), clientKey); err != nil {
 		s.hasher.VerifyNothing(password)
 		return directory.User{}, err
 	}
@@ -166,6 +176,7 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 	}
 	if err != nil || cred.PasswordHash == "" {
 		s.hasher.VerifyNothing(password)
+		s.failed(ctx, clientKey)
 		return directory.User{}, ErrInvalidCredentials
 	}
 	ok, rehash, err := s.hasher.Verify(password, cred.PasswordHash)
@@ -174,6 +185,7 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 		return directory.User{}, ErrInvalidCredentials
 	}
 	if !ok {
+		s.failed(ctx, clientKey)
 		return directory.User{}, ErrInvalidCredentials
 	}
 	if err := s.store.ClearHits(ctx, userKey(tenantID, "pw", name)); err != nil {
@@ -242,10 +254,8 @@ func (s *Service) PendingEnrolment(flowID string, u directory.User, sealed []byt
 // it is right, stores the secret and returns fresh recovery codes (shown
 // once).
 func (s *Service) ConfirmEnrolment(ctx context.Context, flowID string, u directory.User, sealed []byte, code, client string) ([]string, error) {
-	if err := s.throttle(ctx, map[string]int64{
-		userKey(u.TenantID, "totp", u.ID):     s.limits.PerUser,
-		userKey(u.TenantID, "client", client): s.limits.PerClient,
-	}); err != nil {
+	clientKey := userKey(u.TenantID, "client", client)
+	if err := s.throttle(ctx, userKey(u.TenantID, "totp", u.ID), clientKey); err != nil {
 		return nil, err
 	}
 	secret, err := s.keys.Open(sealed, flowBinding(flowID))
@@ -254,6 +264,7 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, flowID string, u directo
 	}
 	step, ok := authn.CheckTOTP(string(secret), code, s.now(), 0)
 	if !ok {
+		s.failed(ctx, clientKey)
 		return nil, ErrInvalidCode
 	}
 	codes, err := s.storeTOTP(ctx, u, string(secret), step)
@@ -311,10 +322,8 @@ func (s *Service) HasTOTP(ctx context.Context, tenantID, userID string) (bool, e
 // A TOTP code is accepted once: the step it belongs to is recorded with
 // compare-and-swap, so a replay — even a concurrent one — fails.
 func (s *Service) CheckSecondFactor(ctx context.Context, u directory.User, code, client string) error {
-	if err := s.throttle(ctx, map[string]int64{
-		userKey(u.TenantID, "totp", u.ID):     s.limits.PerUser,
-		userKey(u.TenantID, "client", client): s.limits.PerClient,
-	}); err != nil {
+	clientKey := userKey(u.TenantID, "client", client)
+	if err := s.throttle(ctx, userKey(u.TenantID, "totp", u.ID), clientKey); err != nil {
 		return err
 	}
 	now := s.now()
@@ -339,7 +348,10 @@ func (s *Service) CheckSecondFactor(ctx context.Context, u directory.User, code,
 	if errors.Is(err, storage.ErrConflict) {
 		// Someone else used a code at the same moment: if it was this code,
 		// this use is a replay; if not, the user may simply try again.
-		return ErrInvalidCode
+		err = ErrInvalidCode
+	}
+	if errors.Is(err, ErrInvalidCode) {
+		s.failed(ctx, clientKey)
 	}
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +313,28 @@ func TestSessionsAndAuthorize(t *testing.T) {
 	app.Enabled = false
 	if err := f.svc.Authorize(ctx, f.user, app); !errors.Is(err, ErrAppDisabled) {
 		t.Fatalf("disabled app: %v", err)
+	}
+}
+
+// TestClientLimitCountsFailuresOnly: many people behind one address sign
+// in successfully without tripping the per-address limit, which still stops
+// a stream of failures from it.
+func TestClientLimitCountsFailuresOnly(t *testing.T) {
+	f := newFixture(t)
+	f.svc.limits = Limits{PerUser: 3, PerClient: 5, Window: 15 * time.Minute}
+	ctx := context.Background()
+	for range 20 {
+		if _, err := f.svc.CheckPassword(ctx, f.tenant.ID, "john.smith", "correct horse", "192.0.2.1"); err != nil {
+			t.Fatalf("successful sign-ins were throttled: %v", err)
+		}
+	}
+	for i := range 5 {
+		f.svc.CheckPassword(ctx, f.tenant.ID, "name"+strconv.Itoa(i), "wrong", "192.0.2.1")
+	}
+	if _, err := f.svc.CheckPassword(ctx, f.tenant.ID, "john.smith", "correct horse", "192.0.2.1"); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("address with 5 failures: %v", err)
+	}
+	if _, err := f.svc.CheckPassword(ctx, f.tenant.ID, "john.smith", "correct horse", "192.0.2.2"); err != nil {
+		t.Fatalf("another address: %v", err)
 	}
 }

@@ -212,6 +212,9 @@ type SigninStorage interface {
 	// Hit counts one event under key in a fixed window that started at most
 	// window ago and returns the count so far in that window.
 	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
+	// Hits returns the count under key in the current window without
+	// counting anything.
+	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
 	ClearHits(ctx context.Context, key string) error
 	// UseNonce records key as used until expires; a second use before then
 	// fails with ErrAlreadyExists (replay).

@@ -301,6 +301,19 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration, now t
 	return n, nil
 }
 
+// Hits reads a counter without counting.
+func (s *Store) Hits(ctx context.Context, key string, window time.Duration, now time.Time) (n int64, err error) {
+	defer s.track("Hits", time.Now(), &err)
+	err = s.queryRow(ctx, s.q["Hits"], key, s.t(now.Add(-window))).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read count %s: %w", key, s.classify(err))
+	}
+	return n, nil
+}
+
 // ClearHits resets a counter (after a successful sign-in).
 func (s *Store) ClearHits(ctx context.Context, key string) (err error) {
 	defer s.track("ClearHits", time.Now(), &err)

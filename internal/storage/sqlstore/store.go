@@ -74,7 +74,7 @@ var queryNames = []string{
 	"GetCredentials", "InsertCredentials", "UpdateCredentials",
 	"InsertSession", "GetSessionByToken", "GetSession", "UpdateSession", "RevokeUserSessions", "DeleteExpiredSessions",
 	"InsertLoginFlow", "GetLoginFlow", "UpdateLoginFlow", "DeleteLoginFlow", "DeleteExpiredLoginFlows",
-	"Hit", "ClearHits", "DeleteStaleThrottle", "InsertNonce", "DeleteExpiredNonces",
+	"Hit", "Hits", "ClearHits", "DeleteStaleThrottle", "InsertNonce", "DeleteExpiredNonces",
 	"InsertApplication", "GetApplication", "ListApplications", "UpdateApplication", "DeleteApplication",
 	"ListApplicationGroups", "InsertApplicationGroup", "DeleteApplicationGroups", "IsUserPermitted",
 	"InsertSigningKey", "ListSigningKeys", "SetSigningKeyRole", "HasSealedSecrets",

@@ -277,3 +277,6 @@ UPDATE signing_keys SET role = $1, version = version + 1 WHERE tenant_id = $2 AN
 
 -- name: HasSealedSecrets
 SELECT EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM credentials WHERE totp_secret IS NOT NULL);
+
+-- name: Hits
+SELECT hits FROM throttle WHERE key = $1 AND window_start > $2;
