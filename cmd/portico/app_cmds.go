@@ -94,7 +94,7 @@ func runAppCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer s.store.Close()
 	a := apps.Application{Kind: apps.KindOffice365, Name: *name, Enabled: !*disabled,
-		Office365: &apps.Office365Settings{LoginURL: *loginURL, Domains: domains}}
+		Office365: &apps.Office365Settings{LoginURL: *loginURL, Domains: apps.Domains(domains...)}}
 	if a.PolicyID, err = s.policyID(ctx, *policy); err != nil {
 		return err
 	}

@@ -134,7 +134,7 @@ func seedDemo(ctx context.Context, s *server) (demoInfo, error) {
 		info.Users = append(info.Users, du)
 	}
 	app, err := svc.CreateApplication(ctx, t.ID, apps.Application{Kind: apps.KindOffice365, Name: "Office 365", Enabled: true,
-		GroupIDs: []string{group.ID}, Office365: &apps.Office365Settings{Domains: []string{"contoso.com"}}})
+		GroupIDs: []string{group.ID}, Office365: &apps.Office365Settings{Domains: apps.Domains("contoso.com")}})
 	if err != nil {
 		return info, fmt.Errorf("office 365 application: %w", err)
 	}

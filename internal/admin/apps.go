@@ -120,6 +120,10 @@ func (s *Service) CreateApplication(ctx context.Context, tenantID string, a apps
 	if a.Kind == apps.KindOffice365 && a.Office365 == nil {
 		a.Office365 = &apps.Office365Settings{}
 	}
+	if a.Office365 != nil && a.Office365.FederateAutomatically == nil {
+		on := true
+		a.Office365.FederateAutomatically = &on
+	}
 	if a.PolicyID == "" {
 		_, mfa, err := s.EnsurePolicies(ctx, tenantID)
 		if err != nil {
@@ -131,6 +135,9 @@ func (s *Service) CreateApplication(ctx context.Context, tenantID string, a apps
 		a.GroupIDs = []string{}
 	}
 	if err := a.Validate(); err != nil {
+		return a, err
+	}
+	if err := s.sealSecrets(&a); err != nil {
 		return a, err
 	}
 	if err := s.store.CreateApplication(ctx, a); err != nil {
@@ -157,7 +164,10 @@ func (s *Service) UpdateApplication(ctx context.Context, tenantID, id string, if
 				return a, err
 			}
 			a.UpdatedAt = s.stamp()
-			return a, a.Validate()
+			if err := a.Validate(); err != nil {
+				return a, err
+			}
+			return a, s.sealSecrets(&a)
 		})
 	})
 }
@@ -295,4 +305,23 @@ func (s *Service) UpdatePolicy(ctx context.Context, tenantID, id string, ifMatch
 			return p, validatePolicy(p)
 		})
 	})
+}
+
+// sealSecrets seals a Microsoft Online password given in clear (from the
+// API) into the settings, bound to the application, and forgets the clear
+// text.
+func (s *Service) sealSecrets(a *apps.Application) error {
+	o := a.Office365
+	if o == nil || o.MSOnlinePasswordInput == "" {
+		return nil
+	}
+	if s.keys == nil {
+		return errors.New("seal password: no keyring configured")
+	}
+	sealed, err := s.keys.Seal([]byte(o.MSOnlinePasswordInput), apps.MSOnlinePasswordBinding(a.TenantID, a.ID))
+	if err != nil {
+		return err
+	}
+	o.MSOnlinePassword, o.MSOnlinePasswordInput = sealed, ""
+	return nil
 }

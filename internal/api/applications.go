@@ -16,6 +16,24 @@ import (
 // appReadOnly are the members of an application a client cannot change.
 var appReadOnly = []string{"id", "kind", "createdAt", "updatedAt"}
 
+// appJSON is an application as the API shows it: secrets never leave,
+// only whether one is set.
+type appJSON struct {
+	apps.Application
+	MSOnlinePasswordSet bool `json:"msOnlinePasswordSet,omitempty"`
+}
+
+func showApp(a apps.Application) appJSON {
+	out := appJSON{Application: a}
+	if a.Office365 != nil {
+		o := *a.Office365
+		out.MSOnlinePasswordSet = len(o.MSOnlinePassword) > 0
+		o.MSOnlinePassword, o.MSOnlinePasswordInput = nil, ""
+		out.Office365 = &o
+	}
+	return out
+}
+
 func (a *API) library(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.caller(w, r); !ok {
 		return
@@ -29,7 +47,11 @@ func (a *API) listApplications(w http.ResponseWriter, r *http.Request, t directo
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	writeList(w, items, "")
+	out := make([]appJSON, len(items))
+	for i, app := range items {
+		out[i] = showApp(app)
+	}
+	writeList(w, out, "")
 }
 
 func (a *API) createApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -43,10 +65,13 @@ func (a *API) createApplication(w http.ResponseWriter, r *http.Request, t direct
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	in, err := mergePatch(apps.Application{Enabled: true}, m, "id", "createdAt", "updatedAt")
+	in, err := mergePatch(apps.Application{Enabled: true}, m, "id", "createdAt", "updatedAt", "msOnlinePasswordSet")
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
+	}
+	if in.Office365 != nil {
+		in.Office365.MSOnlinePassword = nil // only ever sealed by Portico from msOnlinePassword
 	}
 	app, err := a.svc.CreateApplication(r.Context(), t.ID, in)
 	if err != nil {
@@ -54,7 +79,7 @@ func (a *API) createApplication(w http.ResponseWriter, r *http.Request, t direct
 		return
 	}
 	w.Header().Set("Location", "/api/v1/tenants/"+t.Slug+"/applications/"+app.ID)
-	writeObject(w, http.StatusCreated, app, app.Version)
+	writeObject(w, http.StatusCreated, showApp(app), app.Version)
 }
 
 func (a *API) getApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -63,7 +88,7 @@ func (a *API) getApplication(w http.ResponseWriter, r *http.Request, t directory
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	writeObject(w, http.StatusOK, app, app.Version)
+	writeObject(w, http.StatusOK, showApp(app), app.Version)
 }
 
 func (a *API) patchApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -78,11 +103,16 @@ func (a *API) patchApplication(w http.ResponseWriter, r *http.Request, t directo
 		return
 	}
 	app, err := a.svc.UpdateApplication(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), func(cur *apps.Application) error {
-		next, err := mergePatch(*cur, m, appReadOnly...)
+		next, err := mergePatch(*cur, m, append(appReadOnly, "msOnlinePasswordSet")...)
 		if err != nil {
 			return err
 		}
 		next.ID, next.TenantID, next.Kind, next.CreatedAt, next.Version = cur.ID, cur.TenantID, cur.Kind, cur.CreatedAt, cur.Version
+		if cur.Office365 != nil && next.Office365 != nil {
+			// The sealed password is kept unless a new one is given; clients
+			// never see it, so they cannot send it back.
+			next.Office365.MSOnlinePassword = cur.Office365.MSOnlinePassword
+		}
 		*cur = next
 		return nil
 	})
@@ -90,7 +120,7 @@ func (a *API) patchApplication(w http.ResponseWriter, r *http.Request, t directo
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	writeObject(w, http.StatusOK, app, app.Version)
+	writeObject(w, http.StatusOK, showApp(app), app.Version)
 }
 
 func (a *API) deleteApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {

@@ -81,7 +81,8 @@ func TestApplicationsAPI(t *testing.T) {
 	// Changes, and bad input named.
 	r = e.do("PATCH", tb+"/applications/"+id, e.tokA, map[string]any{"enabled": false, "office365": map[string]any{"domains": []string{"contoso.com"}}})
 	want(t, r, 200)
-	if r.json(t)["enabled"] != false || !strings.Contains(string(r.body), `"domains":["contoso.com"]`) {
+	if r.json(t)["enabled"] != false || !strings.Contains(string(r.body), `"domains":[{"name":"contoso.com"`) ||
+		!strings.Contains(string(r.body), `"federateAutomatically":true`) {
 		t.Fatalf("patched %s", r.body)
 	}
 	for _, c := range []struct {

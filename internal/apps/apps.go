@@ -70,9 +70,11 @@ type Office365Settings struct {
 	// LoginURL is the only address sign-in responses are ever posted to.
 	// Microsoft's by default; an m365sim URL for offline use.
 	LoginURL string `json:"loginUrl"`
-	// Domains are the Microsoft 365 domains federated to this application.
-	// The token issuer is chosen per root domain from the user's UPN.
-	Domains []string `json:"domains"`
+	// Domains are the Microsoft 365 domains of this application: the
+	// managed domain first, then any others to federate. The token issuer
+	// is chosen from the root domain of the user's UPN.
+	Domains []Domain `json:"domains"`
+	Federation
 	// RequireSignedRequests refuses SAML AuthnRequests that are not signed
 	// by one of RequestSigningCertificates. Set it together with the
 	// domain's isSignedAuthenticationRequestRequired (M365 contract §3, §5).
@@ -124,27 +126,6 @@ func (a Application) LoginURL() string {
 	return DefaultMicrosoftLoginURL
 }
 
-// RootDomain returns the root of the federated domain upnDomain belongs
-// to: the shortest configured domain equal to it or a parent of it. A
-// subdomain inherits its root's federation and issuer (M365 contract §3).
-// With no configured match the UPN's own domain is used.
-func (a Application) RootDomain(upnDomain string) string {
-	upnDomain = strings.ToLower(upnDomain)
-	root := ""
-	if a.Office365 != nil {
-		for _, d := range a.Office365.Domains {
-			d = strings.ToLower(d)
-			if (upnDomain == d || strings.HasSuffix(upnDomain, "."+d)) && (root == "" || len(d) < len(root)) {
-				root = d
-			}
-		}
-	}
-	if root == "" {
-		return upnDomain
-	}
-	return root
-}
-
 // Validate checks an application.
 func (a Application) Validate() error {
 	var errs []directory.FieldError
@@ -163,10 +144,11 @@ func (a Application) Validate() error {
 			}
 		}
 		for _, d := range a.Office365.Domains {
-			if !directory.ValidDomain(strings.ToLower(d)) {
-				add("office365.domains", "\""+d+"\" is not a domain name")
+			if !directory.ValidDomain(strings.ToLower(d.Name)) {
+				add("office365.domains", "\""+d.Name+"\" is not a domain name")
 			}
 		}
+		a.Office365.validateFederation(add)
 		if _, err := a.Office365.RequestSigningCerts(); err != nil {
 			add("office365.requestSigningCertificates", err.Error())
 		}

@@ -49,7 +49,14 @@ func App(publicURL, tenantSlug, appID string) string {
 // subdomain uses its root's issuer (M365-CONTRACT.md §3; the layout is our
 // choice). rootDomain is lower-cased.
 func IssuerURI(publicURL, tenantSlug, appID, rootDomain string) string {
-	return App(publicURL, tenantSlug, appID) + "/issuer/" + url.PathEscape(strings.ToLower(rootDomain))
+	return SingleIssuerURI(publicURL, tenantSlug, appID) + "/" + url.PathEscape(strings.ToLower(rootDomain))
+}
+
+// SingleIssuerURI is the application's one issuer, {app}/issuer, used for
+// a domain that is not "one of several" federated to the application (as
+// AD FS uses one issuer unless told -SupportMultipleDomain).
+func SingleIssuerURI(publicURL, tenantSlug, appID string) string {
+	return App(publicURL, tenantSlug, appID) + "/issuer"
 }
 
 // WSFed is the WS-Federation passive requestor endpoint (WS-Federation 1.2 §13):

@@ -26,7 +26,6 @@ import (
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/idp/assertion"
-	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/requestid"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage"
@@ -192,10 +191,10 @@ func (b *Base) Issuer(tg Target, upn string) (string, error) {
 		return "", fmt.Errorf("%w: UPN %q has no domain", ErrDomainNotFederated, upn)
 	}
 	domain := strings.ToLower(upn[at+1:])
-	if o := tg.App.Office365; o != nil && len(o.Domains) > 0 && !underAny(domain, o.Domains) {
+	if o := tg.App.Office365; o != nil && len(o.Domains) > 0 && !underAny(domain, o.DomainNames()) {
 		return "", fmt.Errorf("%w: %s", ErrDomainNotFederated, domain)
 	}
-	return endpoints.IssuerURI(b.PublicURL, tg.Tenant.Slug, tg.App.ID, tg.App.RootDomain(domain)), nil
+	return tg.App.Issuer(b.PublicURL, tg.Tenant.Slug, tg.App.RootDomain(domain)), nil
 }
 
 func underAny(domain string, list []string) bool {
@@ -213,13 +212,13 @@ func underAny(domain string, list []string) bool {
 // configured domain. ok is false when neither names a domain.
 func (b *Base) MetadataIssuer(r *http.Request, tg Target) (issuer string, ok bool) {
 	d := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("domain")))
-	if d == "" && tg.App.Office365 != nil && len(tg.App.Office365.Domains) > 0 {
-		d = strings.ToLower(tg.App.Office365.Domains[0])
+	if names := tg.App.Office365.DomainNames(); d == "" && len(names) > 0 {
+		d = names[0]
 	}
 	if !directory.ValidDomain(d) {
 		return "", false
 	}
-	return endpoints.IssuerURI(b.PublicURL, tg.Tenant.Slug, tg.App.ID, tg.App.RootDomain(d)), true
+	return tg.App.Issuer(b.PublicURL, tg.Tenant.Slug, tg.App.RootDomain(d)), true
 }
 
 // ClientAddr is the address failed attempts are counted against: the

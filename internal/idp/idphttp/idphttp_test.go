@@ -196,7 +196,7 @@ func TestNewBaseAndIssuer(t *testing.T) {
 	}
 	b := &Base{Config: Config{PublicURL: "https://id.example"}}
 	tg := Target{Tenant: directory.Tenant{Slug: "contoso"}, App: apps.Application{ID: "a1",
-		Office365: &apps.Office365Settings{Domains: []string{"Contoso.com", "fabrikam.com"}}}}
+		Office365: &apps.Office365Settings{Domains: []apps.Domain{{Name: "Contoso.com", OneOfSeveral: true}, {Name: "fabrikam.com", OneOfSeveral: true}}}}}
 	for upn, want := range map[string]string{
 		"a@contoso.com":       "https://id.example/t/contoso/apps/a1/issuer/contoso.com",
 		"a@Sales.Contoso.com": "https://id.example/t/contoso/apps/a1/issuer/contoso.com",

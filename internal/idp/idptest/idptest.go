@@ -229,7 +229,7 @@ func New(tb testing.TB, o Options) *Env {
 		domains = []string{"contoso.com", "fabrikam.com"}
 	}
 	e.App, err = e.Admin.CreateApplication(Ctx, e.Tenant.ID, apps.Application{Name: "Office 365", Enabled: true,
-		GroupIDs: []string{e.Group.ID}, Office365: &apps.Office365Settings{LoginURL: o.LoginURL, Domains: domains}})
+		GroupIDs: []string{e.Group.ID}, Office365: &apps.Office365Settings{LoginURL: o.LoginURL, Domains: apps.Domains(domains...)}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -278,7 +278,7 @@ func testThrottleAndNonces(t *testing.T, s storage.Storage) {
 func newApp(tenantID, policyID string, groups ...string) apps.Application {
 	return apps.Application{ID: newID(), TenantID: tenantID, Kind: apps.KindOffice365, Name: "Office 365", Enabled: true,
 		PolicyID: policyID, GroupIDs: groups, Office365: &apps.Office365Settings{LoginURL: "https://login.example.com/login.srf",
-			Domains: []string{"contoso.com"}}, CreatedAt: now(), UpdatedAt: now()}
+			Domains: apps.Domains("contoso.com")}, CreatedAt: now(), UpdatedAt: now()}
 }
 
 func testApplications(t *testing.T, s storage.Storage) {
@@ -300,7 +300,7 @@ func testApplications(t *testing.T, s storage.Storage) {
 	got, err := s.GetApplication(ctx, tn.ID, a.ID)
 	ok(t, err)
 	if got.Name != "Office 365" || !got.Enabled || got.PolicyID != p.ID || len(got.GroupIDs) != 1 || got.Office365 == nil ||
-		got.Office365.LoginURL != "https://login.example.com/login.srf" || got.Office365.Domains[0] != "contoso.com" {
+		got.Office365.LoginURL != "https://login.example.com/login.srf" || got.Office365.Domains[0].Name != "contoso.com" {
 		t.Fatalf("application = %+v", got)
 	}
 	yes, err := s.IsUserPermitted(ctx, tn.ID, a.ID, in.ID)
