@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 )
 
 // envPrefix prefixes the environment variables that set the flags: --cert-out
@@ -29,10 +30,21 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	seed := fs.String("seed", "", "seed file (JSON, see docs/m365sim.md)")
 	state := fs.String("state", "", "state file: loaded at start when it exists, saved after changes (default: memory only)")
 	verbose := fs.Bool("verbose", false, "log every request")
+	throttle := fs.Bool("throttle", true, "throttle Graph with Microsoft's published limits (identity and access service)")
+	throttleScale := fs.Float64("throttle-scale", 1, "multiply the throttling limits' rates by N (windows N times shorter), so benchmarks run faster with the same shape")
+	faultSeed := fs.Int64("fault-seed", 1, "seed of the fault decisions (same seed and requests: same faults)")
+	faultErrors := fs.String("fault-error-rate", "0", "share of Graph requests and $batch items answered with a 5xx (0-1 or N%)")
+	faultLatency := fs.Duration("fault-latency", 0, "latency added to every Graph request")
+	faultJitter := fs.Duration("fault-latency-jitter", 0, "random extra latency, 0 to this much")
+	faultLag := fs.Duration("fault-lag", 0, "read-after-write lag: a new user or group reads as 404 for this long")
+	faultDrops := fs.String("fault-drop-rate", "0", "share of Graph requests whose connection is dropped without an answer (0-1 or N%)")
+	faultAfter := fs.String("fault-after-write-rate", "0", "share of injected errors and drops on writes that happen after the write was applied (0-1 or N%)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: portico m365sim [flags]\n\n"+
-			"Runs an offline Microsoft 365 tenant: the Entra token endpoint and the Microsoft Graph\n"+
-			"directory API, for tests, benchmarks and `portico demo`.\n\nFlags (each also read from %s<FLAG>):\n", envPrefix)
+			"Runs an offline Microsoft 365 tenant: the Entra token endpoint, federated sign-in\n"+
+			"(WS-Federation and SAML 2.0) and the Microsoft Graph directory API with Microsoft's\n"+
+			"throttling, for tests, benchmarks and `portico demo`. The tenant view is at /_sim/.\n\n"+
+			"Flags (each also read from %s<FLAG>):\n", envPrefix)
 		fs.PrintDefaults()
 	}
 	if err := applyEnv(fs); err != nil {
@@ -53,7 +65,22 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	opts := []Option{WithAddr(*addr), WithLogger(log)}
+	if *throttleScale <= 0 {
+		return fmt.Errorf("m365sim: --throttle-scale must be positive")
+	}
+	fc := FaultConfig{Seed: *faultSeed, Latency: Duration(*faultLatency), LatencyJitter: Duration(*faultJitter), ReadAfterWriteLag: Duration(*faultLag)}
+	for _, r := range []struct {
+		flag string
+		v    string
+		dst  *float64
+	}{{"fault-error-rate", *faultErrors, &fc.ErrorRate}, {"fault-drop-rate", *faultDrops, &fc.DropRate}, {"fault-after-write-rate", *faultAfter, &fc.AfterWriteRate}} {
+		v, err := parseRate(r.v)
+		if err != nil {
+			return fmt.Errorf("m365sim: --%s %q: %w", r.flag, r.v, err)
+		}
+		*r.dst = v
+	}
+	opts := []Option{WithAddr(*addr), WithLogger(log), WithThrottling(ThrottleConfig{Enabled: *throttle, Scale: *throttleScale}), WithFaults(fc)}
 	if *plain {
 		opts = append(opts, WithHTTP())
 	}
@@ -80,6 +107,17 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "m365sim listening on %s\n", srv.URL())
 	fmt.Fprintf(stdout, "  Graph:          %s/v1.0/\n", srv.URL())
 	fmt.Fprintf(stdout, "  Token endpoint: %s/{tenant}/oauth2/v2.0/token\n", srv.URL())
+	fmt.Fprintf(stdout, "  Sign-in:        %s/common/login (tokens to %s/login.srf)\n", srv.URL(), srv.URL())
+	fmt.Fprintf(stdout, "  Tenant view:    %s/_sim/\n", srv.URL())
+	if tc := srv.Throttling(); tc.Enabled {
+		fmt.Fprintf(stdout, "  Throttling:     Microsoft's limits x %g (--throttle=false to turn off)\n", tc.scale())
+	} else {
+		fmt.Fprintf(stdout, "  Throttling:     off\n")
+	}
+	if fc.active() {
+		fmt.Fprintf(stdout, "  Faults:         seed %d, 5xx %g, drops %g, latency %s+%s, read-after-write lag %s\n", fc.Seed, fc.ErrorRate, fc.DropRate,
+			time.Duration(fc.Latency), time.Duration(fc.LatencyJitter), time.Duration(fc.ReadAfterWriteLag))
+	}
 	if *certOut != "" {
 		fmt.Fprintf(stdout, "  CA certificate: %s\n", *certOut)
 	}

@@ -420,7 +420,7 @@ func (s *Server) clientCredentials(r *http.Request, t *Tenant, get func(string) 
 	s.store.usedJTI[key] = time.Unix(exp, 0).Add(clockSkew)
 	tok, err := s.issueToken(accessClaims{
 		AppID: app.ClientID, AppIDAcr: "2", Idtyp: "app", Oid: servicePrincipalID(app), Sub: servicePrincipalID(app),
-		Roles: append([]string(nil), app.ApplicationPermissions...), Tid: t.ID,
+		Roles: append([]string(nil), app.ApplicationPermissions...), Tid: t.ID, Wids: appWids(app),
 	})
 	if err != nil {
 		return nil, aadsts(http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token: %v", err)
@@ -430,6 +430,24 @@ func (s *Server) clientCredentials(r *http.Request, t *Tenant, get func(string) 
 }
 
 func sha1Of(b []byte) []byte { d := sha1.Sum(b); return d[:] } //nolint:gosec // thumbprint
+
+// defaultServicePrincipalRole is the role template every service
+// principal's app-only token lists in wids, beside the directory roles
+// assigned to it (observed in real app-only tokens; the template is
+// "Directory Readers"-like default permissions of service principals).
+const defaultServicePrincipalRole = "0997a1d0-0d1d-4acb-b408-d5ca73121e90"
+
+// appWids lists the directory role templates of an app's service
+// principal, as Entra puts them in app-only tokens' wids claim.
+func appWids(app *App) []string {
+	wids := []string{}
+	for _, r := range app.DirectoryRoles {
+		if id, ok := roleTemplateID(r); ok {
+			wids = append(wids, id)
+		}
+	}
+	return append(wids, defaultServicePrincipalRole)
+}
 
 // servicePrincipalID derives a stable object id for an app's service
 // principal from its client id.

@@ -27,6 +27,11 @@ import (
 // docs/m365sim.md and testdata/seed-example.json.
 type SeedFile struct {
 	Tenants []SeedTenant `json:"tenants"`
+	// AuthnRequestSigning is the sim's own key for signing SAML
+	// AuthnRequests (when a domain sets isSignedAuthenticationRequestRequired).
+	// The sim generates it on first use; the state file keeps it so that an
+	// identity provider configured with its certificate keeps working.
+	AuthnRequestSigning *SeedSigningKey `json:"authnRequestSigning,omitempty"`
 }
 
 // SeedTenant describes one tenant.
@@ -127,6 +132,11 @@ func LoadSeedFile(path string) (SeedFile, error) {
 
 // Seed adds the tenants of f, replacing tenants with the same id.
 func (s *Server) Seed(f SeedFile) error {
+	if f.AuthnRequestSigning != nil {
+		if err := s.loadSAMLSigner(f.AuthnRequestSigning); err != nil {
+			return err
+		}
+	}
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
 	for i := range f.Tenants {
@@ -145,6 +155,7 @@ func (s *Server) Reset() {
 	s.store.tenants = map[string]*Tenant{}
 	s.store.byDomain = map[string]*Tenant{}
 	s.store.usedJTI = map[string]time.Time{}
+	s.store.signIns = nil
 	s.markDirty()
 }
 
@@ -567,6 +578,7 @@ func (s *Server) Dump() SeedFile {
 
 func (s *Server) dumpLocked() SeedFile {
 	var f SeedFile
+	f.AuthnRequestSigning = s.dumpSAMLSigner()
 	ids := make([]string, 0, len(s.store.tenants))
 	for id := range s.store.tenants {
 		ids = append(ids, id)
@@ -733,6 +745,11 @@ func (s *Server) flushLoop() {
 //	POST /_sim/seed                                    add tenants from a seed document
 //	POST /_sim/reset                                   remove every tenant
 //	GET  /_sim/ca.pem                                  the CA certificate to trust
+//	GET  /_sim/authnrequest-signing.pem                the certificate of the sim's signed SAML AuthnRequests
+//	GET|DELETE /_sim/signins                           the sign-in log (newest first) / clear it
+//	GET  /_sim/stats, POST /_sim/stats/reset           request statistics of the run / start a new run
+//	GET|PUT /_sim/faults                               fault injection configuration
+//	GET|PUT /_sim/throttle                             throttling configuration and buckets
 //	POST /_sim/tenants/{tenant}/apps/{clientId}/certificates   upload an app certificate (PEM or base64 DER body)
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	p := strings.Trim(strings.TrimPrefix(r.URL.Path, "/_sim/"), "/")
@@ -761,6 +778,24 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case p == "ca.pem" && r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, _ = w.Write(s.CACertPEM())
+	case p == "authnrequest-signing.pem" && r.Method == http.MethodGet:
+		c, err := s.AuthnRequestSigningCertificate()
+		if err != nil {
+			adminErr(http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	case p == "signins":
+		s.serveSignIns(w, r)
+	case p == "stats":
+		s.serveStats(w, r, false)
+	case p == "stats/reset":
+		s.serveStats(w, r, true)
+	case p == "faults":
+		s.serveFaults(w, r)
+	case p == "throttle":
+		s.serveThrottle(w, r)
 	case len(segs) == 5 && segs[0] == "tenants" && segs[2] == "apps" && segs[4] == "certificates" && r.Method == http.MethodPost:
 		raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {

@@ -45,6 +45,14 @@ type Server struct {
 
 	tokenCache tokenCache
 
+	// Sign-in (signin*.go), throttling, faults and statistics.
+	contexts signInContexts
+	samlMu   sync.Mutex
+	saml     *samlSigner
+	throttle throttler
+	faults   faultInjector
+	stats    simStats
+
 	mu       sync.Mutex
 	listener net.Listener
 	srv      *http.Server
@@ -84,7 +92,8 @@ func WithStateFile(path string) Option { return func(s *Server) error { s.state 
 func WithCertOut(path string) Option { return func(s *Server) error { s.certOut = path; return nil } }
 
 // WithGraphMiddleware wraps the Graph handler (every /v1.0 request and every
-// $batch item) — the hook for throttling and fault injection.
+// $batch item) with a middleware of the caller's. The sim's own throttling
+// and faults (WithThrottling, WithFaults) run outside it.
 func WithGraphMiddleware(mw func(http.Handler) http.Handler) Option {
 	return func(s *Server) error { s.graphWrap = mw; return nil }
 }
@@ -149,11 +158,18 @@ func New(opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
+	// The Graph chain, outermost first: statistics, throttling, faults, the
+	// caller's middleware, Graph itself. Each $batch item runs through all
+	// of it again.
 	var graph http.Handler = http.HandlerFunc(s.serveGraph)
 	if s.graphWrap != nil {
 		graph = s.graphWrap(graph)
 	}
+	graph = s.faultGraph(graph)
+	graph = s.throttleGraph(graph)
+	graph = s.countGraph(graph)
 	s.graph = graph
+	s.stats.reset(s.now())
 	s.handler = s.routes()
 	return s, nil
 }
@@ -259,15 +275,20 @@ func (s *Server) routes() http.Handler {
 		case p == "/v1.0" || strings.HasPrefix(p, "/v1.0/"):
 			s.graph.ServeHTTP(w, r)
 			return
+		case p == "/_sim" || p == "/_sim/" || p == "/":
+			s.serveView(w, r)
+			return
 		case strings.HasPrefix(p, "/_sim/"):
 			s.serveAdmin(w, r)
 			return
 		case p == "/common/discovery/instance":
 			s.serveInstanceDiscovery(w, r)
 			return
-		case p == "/":
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			fmt.Fprintf(w, "m365sim: Microsoft Entra ID and Microsoft Graph emulator.\nGraph: %s/v1.0/\nAdmin API: %s/_sim/state\n", baseURL(r), baseURL(r))
+		case p == "/common/login":
+			s.serveLogin(w, r)
+			return
+		case p == "/login.srf":
+			s.serveLoginSRF(w, r)
 			return
 		}
 		segs := strings.Split(strings.Trim(p, "/"), "/")

@@ -30,6 +30,8 @@ type Store struct {
 	usedJTI map[string]time.Time
 	// dirty is set by every mutation; the state-file writer clears it.
 	dirty bool
+	// signIns is the sign-in log, oldest first (signin.go).
+	signIns []SignIn
 }
 
 // newStore returns an empty store using the given clock.
