@@ -541,6 +541,13 @@ func (s *Server) passwordGrant(r *http.Request, t *Tenant, get func(string) stri
 		}
 	}
 	scp := strings.Join(app.DelegatedPermissions, " ")
+	granted := scp
+	if strings.Contains(get("scope"), graphResource+"/.default") {
+		// A .default request is answered with the granted permissions and
+		// the .default scope itself; MSAL checks that every requested scope
+		// is in the answer.
+		granted = strings.TrimSpace(granted + " " + graphResource + "/.default")
+	}
 	tok, err := s.issueToken(accessClaims{
 		AppID: app.ClientID, AppIDAcr: "0", Idtyp: "user", Oid: u.id, Sub: u.id, Scp: scp, Tid: t.ID,
 		UPN: u.str("userPrincipalName"), Name: u.str("displayName"), Wids: wids,
@@ -549,7 +556,31 @@ func (s *Server) passwordGrant(r *http.Request, t *Tenant, get func(string) stri
 		return nil, aadsts(http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token: %v", err)
 	}
 	s.log.Info("m365sim: token issued", "grant", "password", "tenant", t.ID, "client_id", app.ClientID)
-	return map[string]any{"token_type": "Bearer", "scope": scp, "expires_in": int(tokenLifetime.Seconds()), "ext_expires_in": int(tokenLifetime.Seconds()), "access_token": tok}, nil
+	return map[string]any{"token_type": "Bearer", "scope": granted, "expires_in": int(tokenLifetime.Seconds()), "ext_expires_in": int(tokenLifetime.Seconds()), "access_token": tok}, nil
+}
+
+// serveUserRealm answers home-realm discovery for a user, which MSAL calls
+// before the password grant (GET /common/UserRealm/{upn}?api-version=1.0):
+// Managed for cloud accounts; Federated, with the WS-Trust endpoint, for a
+// federated domain.
+func (s *Server) serveUserRealm(w http.ResponseWriter, r *http.Request, user string) {
+	_, dom, _ := strings.Cut(strings.ToLower(user), "@")
+	body := map[string]any{"ver": "1.0", "account_type": "Unknown", "domain_name": dom,
+		"cloud_instance_name": "microsoftonline.com", "cloud_audience_urn": "urn:federation:MicrosoftOnline"}
+	s.store.mu.RLock()
+	if t := s.store.byDomain[dom]; t != nil {
+		if d := t.domain(dom); d != nil {
+			body["account_type"] = "Managed"
+			if fed := t.effectiveFederation(d); fed != nil {
+				body["account_type"] = "Federated"
+				body["federation_protocol"] = "WSTrust"
+				body["federation_metadata_url"], _ = fed.Props["metadataExchangeUri"].(string)
+				body["federation_active_auth_url"], _ = fed.Props["activeSignInUri"].(string)
+			}
+		}
+	}
+	s.store.mu.RUnlock()
+	writeJSON(w, http.StatusOK, body)
 }
 
 // authenticate validates a Graph bearer token: signature by the sim key,

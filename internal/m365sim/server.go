@@ -287,6 +287,9 @@ func (s *Server) routes() http.Handler {
 		case p == "/common/login":
 			s.serveLogin(w, r)
 			return
+		case strings.HasPrefix(strings.ToLower(p), "/common/userrealm/"):
+			s.serveUserRealm(w, r, p[len("/common/userrealm/"):])
+			return
 		case p == "/login.srf":
 			s.serveLoginSRF(w, r)
 			return

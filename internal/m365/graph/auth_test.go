@@ -74,7 +74,6 @@ func TestTokenErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hc := e.sim.Client()
-			hc.Transport = simGaps{hc.Transport}
 			c, _, _ := e.client(t, resetCredential, tt.opt, WithHTTPClient(hc))
 			_, err := c.Organization(context.Background())
 			var te *TokenError
@@ -112,7 +111,6 @@ func TestTokenErrors(t *testing.T) {
 func TestPasswordToken(t *testing.T) {
 	e := newEnv(t)
 	hc := e.sim.Client()
-	hc.Transport = simGaps{hc.Transport}
 	c, _, _ := e.client(t, resetCredential,
 		WithPassword(tenantID, appPublic, adminUPN, adminPass), WithHTTPClient(hc))
 	ctx := context.Background()

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -248,51 +247,6 @@ type opaqueSigner struct{ k crypto.Signer }
 func (o opaqueSigner) Public() crypto.PublicKey { return o.k.Public() }
 func (o opaqueSigner) Sign(r io.Reader, d []byte, opts crypto.SignerOpts) ([]byte, error) {
 	return o.k.Sign(r, d, opts)
-}
-
-// simGaps stands in for two things Entra does and m365sim does not (yet),
-// without which MSAL Go's password grant cannot work against the sim:
-//   - home-realm discovery, GET /common/UserRealm/{user}?api-version=1.0,
-//     which MSAL calls before the password grant (answered here only when
-//     the sim answers 404: cloud accounts are Managed);
-//   - the "scope" of a .default token response lists the requested
-//     ".../.default" too, as Entra's does (e.g. "https://graph.microsoft.com/
-//     Directory.AccessAsUser.All https://graph.microsoft.com/.default");
-//     MSAL fails with "declined scopes are present" otherwise.
-type simGaps struct{ next http.RoundTripper }
-
-func (s simGaps) RoundTrip(r *http.Request) (*http.Response, error) {
-	res, err := s.next.RoundTrip(r)
-	if err != nil {
-		return res, err
-	}
-	path := strings.ToLower(r.URL.Path)
-	switch {
-	case strings.HasPrefix(path, "/common/userrealm/") && res.StatusCode == http.StatusNotFound:
-		res.Body.Close()
-		user := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
-		_, domain, _ := strings.Cut(user, "@")
-		body := fmt.Sprintf(`{"ver":"1.0","account_type":"Managed","domain_name":%q,"cloud_instance_name":"microsoftonline.com","cloud_audience_urn":"urn:federation:MicrosoftOnline"}`, domain)
-		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
-			Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
-	case strings.HasSuffix(path, "/oauth2/v2.0/token") && res.StatusCode == http.StatusOK:
-		raw, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		var m map[string]any
-		if json.Unmarshal(raw, &m) == nil {
-			if sc, ok := m["scope"].(string); ok && !strings.Contains(sc, "/.default") {
-				m["scope"] = strings.TrimSpace(sc + " https://graph.microsoft.com/.default")
-				raw, _ = json.Marshal(m)
-			}
-		}
-		res.Body = io.NopCloser(bytes.NewReader(raw))
-		res.ContentLength = int64(len(raw))
-		res.Header.Del("Content-Length")
-	}
-	return res, nil
 }
 
 func boolp(b bool) *bool { return &b }
