@@ -37,6 +37,12 @@ func commands() []command {
 		{[]string{"app", "enable"}, "enable an application", runAppSetEnabled(true)},
 		{[]string{"app", "disable"}, "disable an application", runAppSetEnabled(false)},
 		{[]string{"app", "certificate"}, "print an application's signing certificate", runAppCertificate},
+		{[]string{"app", "configure"}, "change an Office 365 application's settings (federation mode, ids, domains...)", runAppConfigure},
+		{[]string{"federation", "verify"}, "Verify Compatibility of a Microsoft 365 domain", runFederation("verify")},
+		{[]string{"federation", "federate"}, "federate a Microsoft 365 domain through Microsoft Graph", runFederation("federate")},
+		{[]string{"federation", "manual"}, "show the settings to federate a domain by hand", runFederation("manual")},
+		{[]string{"federation", "disconnect"}, "disconnect (defederate) a domain", runFederation("disconnect")},
+		{[]string{"federation", "rollover"}, "roll the signing certificate over on every federated domain", runFederation("rollover")},
 		{[]string{"user", "set-password"}, "set a user's password (read from standard input)", runUserSetPassword},
 		{[]string{"m365sim"}, "run the Microsoft 365 tenant emulator (Entra sign-in and Graph)", m365sim.Command},
 		{[]string{"version"}, "print the version", runVersion},
@@ -88,7 +94,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nUsage: portico COMMAND [flags]\n\nCommands:")
 	cmds := commands()
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-16s %s\n", strings.Join(c.words, " "), c.summary)
+		fmt.Fprintf(w, "  %-22s %s\n", strings.Join(c.words, " "), c.summary)
 	}
 	fmt.Fprintln(w, "\nRun \"portico COMMAND --help\" for a command's flags. Every flag can also be set")
 	fmt.Fprintln(w, "by an environment variable PORTICO_<FLAG> (upper case, dashes as underscores).")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"github.com/portico-idp/portico/internal/idp/saml"
 	"github.com/portico-idp/portico/internal/idp/wsfed"
 	"github.com/portico-idp/portico/internal/idp/wstrust"
+	"github.com/portico-idp/portico/internal/m365/federation"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
@@ -33,6 +37,12 @@ type serveConfig struct {
 	publicURL     string
 	logLevel      string
 	masterKeyFile string
+	// m365CAFile names extra certificate authorities to trust on calls to
+	// Microsoft (an m365sim started separately).
+	m365CAFile string
+	// m365Client, when set, carries calls to Microsoft (the demo's
+	// in-process emulator).
+	m365Client *http.Client
 }
 
 // server is a running Portico node.
@@ -41,6 +51,7 @@ type server struct {
 	Store  *sqlstore.Store
 	Admin  *admin.Service
 	Signin *signin.Service
+	Fed    *federation.Service
 	Log    *slog.Logger
 	http   *http.Server
 	errc   chan error
@@ -87,7 +98,14 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	sign := signin.New(st, keys, signin.WithLogger(log))
 	public = strings.TrimSuffix(public, "/")
 	logins := login.New(st, sign, log, strings.HasPrefix(public, "https://"))
-	handlers := []web.Registrar{api.New(svc, sign, log), logins}
+	m365Client, err := cfg.microsoftClient()
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	fed := federation.New(svc, keys, public, federation.WithHTTPClient(m365Client), federation.WithLogger(log))
+	handlers := []web.Registrar{api.New(svc, sign, log).WithFederation(fed), logins}
 	idpCfg := idphttp.Config{Store: st, Login: logins, Signin: sign, Admin: svc, PublicURL: public, Log: log}
 	for _, newHandler := range []func(idphttp.Config) (web.Registrar, error){
 		func(c idphttp.Config) (web.Registrar, error) { return wsfed.New(c) },
@@ -111,7 +129,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go housekeeping(bg, st, log)
 	s := &server{
-		URL: public, Store: st, Admin: svc, Signin: sign, Log: log, listen: ln, errc: make(chan error, 1), stop: stop,
+		URL: public, Store: st, Admin: svc, Signin: sign, Fed: fed, Log: log, listen: ln, errc: make(chan error, 1), stop: stop,
 		http: &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -171,6 +189,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.publicURL, "public-url", "", "absolute URL Portico advertises in protocol metadata (default: http://ADDR)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.m365CAFile, "m365-ca-file", "", "PEM file of extra certificate authorities to trust when calling Microsoft (for example m365sim's --cert-out file)")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key that encrypts secrets at rest (default with SQLite: DATA-DIR/master.key, created on first start; required with PostgreSQL, the same file on every node)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -226,4 +245,29 @@ func housekeeping(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// microsoftClient is the HTTP client for calls to Microsoft Entra ID and
+// Graph: the system's roots, plus --m365-ca-file when given.
+func (c serveConfig) microsoftClient() (*http.Client, error) {
+	if c.m365Client != nil {
+		return c.m365Client, nil
+	}
+	if c.m365CAFile == "" {
+		return &http.Client{Timeout: 60 * time.Second}, nil
+	}
+	pem, err := os.ReadFile(c.m365CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("--m365-ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--m365-ca-file %s: no PEM certificate in it", c.m365CAFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apitoken"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/m365/federation"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage"
 )
@@ -37,9 +38,13 @@ var openAPIDoc []byte
 type API struct {
 	svc    *admin.Service
 	signin *signin.Service
+	fed    *federation.Service
 	store  storage.Storage
 	log    *slog.Logger
 }
+
+// WithFederation adds the Federation tab's operations.
+func (a *API) WithFederation(f *federation.Service) *API { a.fed = f; return a }
 
 // New returns the API over svc; sign (may be nil in tests of the
 // directory alone) serves password and authenticator operations.
@@ -106,6 +111,11 @@ func (a *API) Routes() []Route {
 		{"GET", t + "/applications/{id}/certificates/{certId}/download", a.inTenant(a.downloadCertificate)},
 		{"POST", t + "/applications/{id}/certificates/next", a.inTenant(a.createNextCertificate)},
 		{"POST", t + "/applications/{id}/certificates/promote", a.inTenant(a.promoteCertificate)},
+		{"POST", t + "/applications/{id}/federation/verify", a.inTenant(a.verifyFederation)},
+		{"POST", t + "/applications/{id}/federation/federate", a.inTenant(a.federate)},
+		{"POST", t + "/applications/{id}/federation/disconnect", a.inTenant(a.disconnectFederation)},
+		{"GET", t + "/applications/{id}/federation/manual", a.inTenant(a.manualFederation)},
+		{"POST", t + "/applications/{id}/federation/rollover", a.inTenant(a.rollover)},
 
 		{"GET", t + "/policies", a.inTenant(a.listPolicies)},
 		{"POST", t + "/policies", a.inTenant(a.createPolicy)},
@@ -201,8 +211,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	writeBodyJSON(w, v)
 }
+
+func writeBodyJSON(w http.ResponseWriter, v any) { json.NewEncoder(w).Encode(v) }
 
 // writeObject writes one versioned object with its ETag.
 func writeObject(w http.ResponseWriter, status int, v any, version int64) {

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/m365/federation"
+)
+
+// fedFlags are the flags of the Federation tab's commands.
+type fedFlags struct {
+	adminFlags
+	app       string
+	publicURL string
+	caFile    string
+	asJSON    bool
+}
+
+func (f *fedFlags) register(fs *flag.FlagSet) {
+	f.adminFlags.register(fs)
+	fs.StringVar(&f.app, "app", "", "application id (required)")
+	fs.StringVar(&f.publicURL, "public-url", "http://127.0.0.1:8080", "Portico's public URL, as given to serve (the URLs registered in Microsoft 365 are built from it)")
+	fs.StringVar(&f.caFile, "m365-ca-file", "", "PEM file of extra certificate authorities to trust when calling Microsoft (m365sim's --cert-out)")
+	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
+}
+
+// open returns the services, the federation service and the application.
+func (f *fedFlags) open(ctx context.Context) (*services, *federation.Service, apps.Application, error) {
+	s, err := f.adminFlags.open(ctx)
+	if err != nil {
+		return nil, nil, apps.Application{}, err
+	}
+	client, err := serveConfig{m365CAFile: f.caFile}.microsoftClient()
+	if err != nil {
+		s.store.Close()
+		return nil, nil, apps.Application{}, err
+	}
+	keys, err := loadKeyring(ctx, serveConfig{store: f.store, masterKeyFile: f.masterKeyFile}, s.store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		s.store.Close()
+		return nil, nil, apps.Application{}, err
+	}
+	app, err := s.store.GetApplication(ctx, s.tenant.ID, f.app)
+	if err != nil {
+		s.store.Close()
+		return nil, nil, app, fmt.Errorf("application %q: %w", f.app, err)
+	}
+	return s, federation.New(s.admin, keys, f.publicURL, federation.WithHTTPClient(client)), app, nil
+}
+
+func runFederation(verb string) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	summaries := map[string]string{
+		"verify":     "Verify Compatibility: check that a domain can be federated to the application, with what to fix.",
+		"federate":   "Federate a domain through Microsoft Graph (needs Federate automatically on; idempotent).",
+		"manual":     "Show the settings to federate a domain by hand, with the Graph request and the PowerShell command.",
+		"disconnect": "Disconnect Portico from a domain (defederate); needs Federate automatically off.",
+		"rollover":   "Roll the signing certificate over on every federated domain without interrupting sign-ins.",
+	}
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		fs := flags("federation "+verb, summaries[verb], stderr)
+		var ff fedFlags
+		ff.register(fs)
+		domain := fs.String("domain", "", "managed domain (default: the application's first domain)")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		s, fed, app, err := ff.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.store.Close()
+		if *domain == "" && verb != "rollover" {
+			if names := app.Office365.DomainNames(); len(names) > 0 {
+				*domain = names[0]
+			} else {
+				return errors.New("--domain is required: the application lists no domain")
+			}
+		}
+		var out any
+		var opErr error
+		switch verb {
+		case "verify":
+			out, opErr = fed.Verify(ctx, s.tenant, app, *domain)
+		case "federate":
+			out, opErr = fed.Federate(ctx, s.tenant, app, *domain)
+		case "disconnect":
+			out, opErr = fed.Disconnect(ctx, s.tenant, app, *domain)
+		case "manual":
+			out, opErr = fed.Manual(ctx, s.tenant, app, *domain)
+		case "rollover":
+			out, opErr = fed.Rollover(ctx, s.tenant, app)
+		}
+		if ff.asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(out)
+		} else {
+			printFederation(stdout, out)
+		}
+		return opErr
+	}
+}
+
+func printFederation(w io.Writer, v any) {
+	mark := map[federation.Status]string{federation.Pass: "ok  ", federation.Warn: "warn", federation.Fail: "FAIL", federation.Skip: "skip"}
+	report := func(r federation.Report) {
+		fmt.Fprintf(w, "Domain %s (root %s): %s\n", r.Domain, r.RootDomain, r.State)
+		if r.Issuer != "" {
+			fmt.Fprintf(w, "Issuer %s\n", r.Issuer)
+		}
+		for _, c := range r.Checks {
+			fmt.Fprintf(w, "  [%s] %-40s %s\n", mark[c.Status], c.Title, c.Detail)
+			if c.Status != federation.Pass && c.Fix != "" {
+				fmt.Fprintf(w, "         fix: %s\n", c.Fix)
+			}
+		}
+		if r.Compatible {
+			fmt.Fprintln(w, "Compatible: yes")
+		} else {
+			fmt.Fprintln(w, "Compatible: no")
+		}
+	}
+	switch x := v.(type) {
+	case federation.Report:
+		report(x)
+	case federation.Result:
+		report(x.Report)
+		fmt.Fprintf(w, "\nAction: %s", x.Action)
+		if len(x.Changed) > 0 {
+			fmt.Fprintf(w, " (%s)", strings.Join(x.Changed, ", "))
+		}
+		fmt.Fprintf(w, "\nState: %s\n%s\n", x.State, x.Message)
+	case federation.Manual:
+		fmt.Fprintf(w, "Federation settings for %s (enter them in Microsoft 365):\n\n", x.Domain)
+		for _, f := range x.Fields {
+			fmt.Fprintf(w, "  %-32s %s\n", f.Name, f.Value)
+		}
+		fmt.Fprintf(w, "\nCertificate (PEM):\n%s\nMicrosoft Graph request:\n  %s %s\n%s\n\nMicrosoft Graph PowerShell:\n%s", x.CertificatePEM, x.GraphMethod, x.GraphURL, x.GraphBody, x.PowerShell)
+	case []federation.RolloverStep:
+		for _, s := range x {
+			ok := "ok  "
+			if !s.OK {
+				ok = "FAIL"
+			}
+			fmt.Fprintf(w, "  [%s] %-34s %-20s %s\n", ok, s.Step, s.Domain, s.Detail)
+		}
+	}
+}
+
+func runAppConfigure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flags("app configure", "Change an Office 365 application's settings (only the flags given change).", stderr)
+	var af adminFlags
+	af.register(fs)
+	id := fs.String("app", "", "application id (required)")
+	mode := fs.String("mode", "", "federation mode: graph (recommended) or msonline (deprecated)")
+	clientID := fs.String("client-id", "", "Application (client) ID of the Azure app registration")
+	directoryID := fs.String("directory-id", "", "Directory (tenant) ID")
+	var domains stringList
+	fs.Var(&domains, "domain", "Microsoft 365 domain (repeatable; replaces the list; the first is the managed domain)")
+	several := fs.Bool("one-of-several", false, "the domains are several federated to this organization (each gets its own issuer)")
+	auto := fs.Bool("federate-automatically", true, "let Portico write the federation configuration (false: show manual settings)")
+	protocol := fs.String("protocol", "", "wsFed or saml")
+	mfa := fs.String("mfa-behavior", "", "acceptIfMfaDoneByFederatedIdp, enforceMfaByFederatedIdp or rejectMfaByFederatedIdp")
+	prompt := fs.String("prompt-login-behavior", "", "translateToFreshPasswordAuthentication, nativeSupport or disabled")
+	authority := fs.String("authority-url", "", "Microsoft Entra login host (an m365sim URL offline)")
+	graphURL := fs.String("graph-url", "", "Microsoft Graph base URL (an m365sim URL + /v1.0 offline)")
+	loginURL := fs.String("login-url", "", "where sign-in responses are posted (an m365sim URL + /login.srf offline)")
+	msUser := fs.String("msonline-user", "", "Microsoft Online mode: the @….onmicrosoft.com administrator")
+	msPass := fs.Bool("msonline-password-stdin", false, "Microsoft Online mode: read the administrator's password from standard input")
+	graphSync := fs.Bool("use-graph-for-sync", false, "Microsoft Online mode: synchronize through Microsoft Graph")
+	enabled := fs.Bool("enabled", true, "enable or disable the application")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	s, err := af.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	var password string
+	if *msPass {
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return errors.New("give the password on standard input")
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	app, err := s.admin.UpdateApplication(ctx, s.tenant.ID, *id, 0, func(a *apps.Application) error {
+		if a.Office365 == nil {
+			a.Office365 = &apps.Office365Settings{}
+		}
+		o := a.Office365
+		str := func(name string, dst *string, v string) {
+			if set[name] {
+				*dst = v
+			}
+		}
+		str("mode", &o.Mode, *mode)
+		str("client-id", &o.ClientID, *clientID)
+		str("directory-id", &o.DirectoryID, *directoryID)
+		str("protocol", &o.Protocol, *protocol)
+		str("mfa-behavior", &o.MFABehavior, *mfa)
+		str("prompt-login-behavior", &o.PromptLoginBehavior, *prompt)
+		str("authority-url", &o.AuthorityURL, *authority)
+		str("graph-url", &o.GraphURL, *graphURL)
+		str("login-url", &o.LoginURL, *loginURL)
+		str("msonline-user", &o.MSOnlineUsername, *msUser)
+		if set["domain"] {
+			o.Domains = nil
+			for _, d := range domains {
+				o.Domains = append(o.Domains, apps.Domain{Name: strings.ToLower(d), OneOfSeveral: *several})
+			}
+		} else if set["one-of-several"] {
+			for i := range o.Domains {
+				o.Domains[i].OneOfSeveral = *several
+			}
+		}
+		if set["federate-automatically"] {
+			o.FederateAutomatically = auto
+		}
+		if set["use-graph-for-sync"] {
+			o.UseGraphForSync = *graphSync
+		}
+		if set["enabled"] {
+			a.Enabled = *enabled
+		}
+		if *msPass {
+			o.MSOnlinePasswordInput = password
+		}
+		return nil
+	})
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "application %s updated (domains: %s)\n", app.ID, strings.Join(app.Office365.DomainNames(), ", "))
+	return nil
+}
