@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/m365sim"
 )
 
 // demoInfo is what "portico demo --json" prints once everything is ready.
@@ -23,7 +26,19 @@ type demoInfo struct {
 	DataDir        string     `json:"data_dir"`
 	Domain         string     `json:"domain"`
 	Thumbprint     string     `json:"certificate_thumbprint"`
+	M365SimURL     string     `json:"m365sim_url"`
+	M365SimCAPEM   string     `json:"m365sim_ca_pem"`
+	M365SimView    string     `json:"m365sim_view_url"`
+	SigninURL      string     `json:"signin_url"`
+	Admin          demoAdmin  `json:"admin"`
 	Users          []demoUser `json:"users"`
+}
+
+// demoAdmin is the Microsoft 365 tenant's global administrator (an
+// @….onmicrosoft.com cloud account, as the Microsoft Online mode uses).
+type demoAdmin struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 type demoUser struct {
@@ -36,13 +51,20 @@ type demoUser struct {
 	TOTPSecret string `json:"totp_secret,omitempty"`
 }
 
-// demoPassword is every demo user's password (the demo's data is thrown
-// away when it stops).
-const demoPassword = "Portico-demo-1"
+// The demo's fixed identifiers and secrets (its data is thrown away when it
+// stops).
+const (
+	demoPassword    = "Portico-demo-1"
+	demoDirectoryID = "c0a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b"
+	demoClientID    = "5e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b"
+	demoAdminUser   = "admin@contoso.onmicrosoft.com"
+	demoAdminPass   = "Admin-demo-1"
+)
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("demo", "Run Portico on a fresh temporary database with a seeded demo tenant, until interrupted.", stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (a free port is used when it is taken)")
+	fs := flags("demo", "Run Portico and an emulated Microsoft 365 tenant (m365sim) on a fresh temporary database, with demo data, the Office 365 application federated, until interrupted.", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "Portico's address (a free port is used when it is taken)")
+	simAddr := fs.String("m365sim-addr", "127.0.0.1:8443", "the emulator's address (a free port is used when it is taken)")
 	asJSON := fs.Bool("json", false, "print one JSON object with URLs and credentials on standard output once ready")
 	keep := fs.Bool("keep", false, "keep the temporary data directory on exit")
 	logLevel := fs.String("log-level", "warn", "server log level (logs go to standard error)")
@@ -60,22 +82,30 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	cfg := serveConfig{store: storeFlags{dataDir: dir}, addr: *addr}
+
+	sim, err := startDemoSim(ctx, *simAddr, filepath.Join(dir, "m365sim-ca.pem"))
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+
+	cfg := serveConfig{store: storeFlags{dataDir: dir}, addr: *addr, m365Client: sim.Client()}
 	s, err := startServer(ctx, cfg, log)
-	if err != nil && *addr != "127.0.0.1:0" && strings.Contains(err.Error(), "address already in use") {
+	if err != nil && strings.Contains(err.Error(), "address already in use") {
 		cfg.addr = "127.0.0.1:0"
 		s, err = startServer(ctx, cfg, log)
 	}
 	if err != nil {
 		return err
 	}
-	info, err := seedDemo(ctx, s)
+	info, err := seedDemo(ctx, s, sim)
 	if err != nil {
 		s.http.Close()
 		s.wait(ctx)
 		return fmt.Errorf("seed demo data: %w", err)
 	}
 	info.DataDir = dir
+	info.M365SimCAPEM = filepath.Join(dir, "m365sim-ca.pem")
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(info); err != nil {
 			return err
@@ -86,10 +116,55 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return s.wait(ctx)
 }
 
-// seedDemo creates the demo tenant: an organization with a principal name
-// suffix, users, the "Office 365 Users" group of the seed guide, and tokens.
-func seedDemo(ctx context.Context, s *server) (demoInfo, error) {
-	info := demoInfo{PorticoURL: s.URL, Tenant: "contoso"}
+// startDemoSim starts the emulator (HTTPS: MSAL accepts nothing else) with
+// Microsoft's throttling limits, writing its CA where browsers and curl
+// can be told to trust it.
+func startDemoSim(ctx context.Context, addr, caOut string) (*m365sim.Server, error) {
+	start := func(addr string) (*m365sim.Server, error) {
+		sim, err := m365sim.New(m365sim.WithAddr(addr), m365sim.WithCertOut(caOut),
+			m365sim.WithThrottling(m365sim.ThrottleConfig{Enabled: true}))
+		if err != nil {
+			return nil, err
+		}
+		if err := sim.Start(ctx); err != nil {
+			return nil, err
+		}
+		return sim, nil
+	}
+	sim, err := start(addr)
+	if err != nil && strings.Contains(err.Error(), "address already in use") {
+		sim, err = start("127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start m365sim: %w", err)
+	}
+	return sim, nil
+}
+
+// demoPeople are the directory's users. The first three are in the
+// "Office 365 Users" group and have passwords; ann.lee has no
+// authenticator yet and enrols one at her first sign-in; megan.bowen was
+// "imported" and has not onboarded.
+var demoPeople = []struct {
+	user   directory.User
+	secret string
+}{
+	{directory.User{Username: "john.smith", GivenName: "John", FamilyName: "Smith", Email: "john.smith@contoso.com", JobTitle: "Sales Manager", Department: "Sales", UsageLocation: "US"}, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"},
+	{directory.User{Username: "ann.lee", GivenName: "Ann", FamilyName: "Lee", Email: "ann.lee@contoso.com", JobTitle: "Engineer", Department: "R&D", UsageLocation: "GB"}, ""},
+	{directory.User{Username: "adele.vance@contoso.com", GivenName: "Adele", FamilyName: "Vance", Email: "adele.vance@contoso.com", JobTitle: "Retail Manager", Department: "Retail", UsageLocation: "US"}, "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"},
+	{directory.User{Username: "megan.bowen", GivenName: "Megan", FamilyName: "Bowen", Email: "megan.bowen@contoso.com", Status: directory.StatusPending, UsageLocation: "US"}, ""},
+}
+
+// seedDemo builds both sides of the seed guide: the Portico tenant
+// (organization with suffix, users with passwords and TOTP, the "Office 365
+// Users" group, the Office 365 application) and the Microsoft 365 tenant
+// (initial domain, the verified custom domain, an app registration with the
+// guide's permissions, the Global Administrator role and Portico's
+// certificate, users with their immutable ids, two licences), then
+// federates the domain through Microsoft Graph, as the Federation tab does.
+func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, error) {
+	info := demoInfo{PorticoURL: s.URL, Tenant: "contoso", Domain: "contoso.com", M365SimURL: sim.URL(),
+		M365SimView: sim.URL() + "/_sim/", Admin: demoAdmin{Username: demoAdminUser, Password: demoAdminPass}}
 	svc := s.Admin
 	t, org, err := svc.CreateTenant(ctx, "contoso", "Contoso", "@contoso.com")
 	if err != nil {
@@ -100,20 +175,13 @@ func seedDemo(ctx context.Context, s *server) (demoInfo, error) {
 	if err != nil {
 		return info, err
 	}
-	people := []directory.User{
-		{Username: "john.smith", GivenName: "John", FamilyName: "Smith", Email: "john.smith@contoso.com", JobTitle: "Sales Manager", Department: "Sales", UsageLocation: "US"},
-		{Username: "ann.lee", GivenName: "Ann", FamilyName: "Lee", Email: "ann.lee@contoso.com", JobTitle: "Engineer", Department: "R&D", UsageLocation: "GB"},
-		{Username: "adele.vance@contoso.com", GivenName: "Adele", FamilyName: "Vance", Email: "adele.vance@contoso.com", JobTitle: "Retail Manager", Department: "Retail", UsageLocation: "US"},
-		{Username: "megan.bowen", GivenName: "Megan", FamilyName: "Bowen", Email: "megan.bowen@contoso.com", Status: directory.StatusPending, UsageLocation: "US"},
-	}
-	// Fixed TOTP secrets so that a person can add them to an authenticator
-	// app by hand; ann.lee has none and enrols at her first sign-in.
-	secrets := []string{"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "", "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU", ""}
-	for i, p := range people {
-		p.OrganizationID = org.ID
-		u, err := svc.CreateUser(ctx, t.ID, p)
+	simUsers := []m365sim.SeedObject{{"userPrincipalName": demoAdminUser, "displayName": "MOD Administrator",
+		"password": demoAdminPass, "directoryRoles": []any{"Global Administrator"}, "usageLocation": "US"}}
+	for i, p := range demoPeople {
+		p.user.OrganizationID = org.ID
+		u, err := svc.CreateUser(ctx, t.ID, p.user)
 		if err != nil {
-			return info, fmt.Errorf("user %s: %w", p.Username, err)
+			return info, fmt.Errorf("user %s: %w", p.user.Username, err)
 		}
 		du := demoUser{Username: u.Username, UPN: u.UPN, ImmutableID: u.ImmutableID}
 		if i < 3 {
@@ -124,50 +192,99 @@ func seedDemo(ctx context.Context, s *server) (demoInfo, error) {
 				return info, err
 			}
 			du.Password = demoPassword
+			// The Microsoft 365 side of the same person, matched on the
+			// immutable id (until synchronization does this).
+			simUsers = append(simUsers, m365sim.SeedObject{"userPrincipalName": u.UPN, "displayName": u.DisplayName,
+				"givenName": u.GivenName, "surname": u.FamilyName, "onPremisesImmutableId": u.ImmutableID,
+				"usageLocation": u.UsageLocation, "jobTitle": u.JobTitle, "department": u.Department, "accountEnabled": true})
 		}
-		if secrets[i] != "" {
-			if _, err := s.Signin.EnrolTOTP(ctx, u, secrets[i]); err != nil {
+		if p.secret != "" {
+			if _, err := s.Signin.EnrolTOTP(ctx, u, p.secret); err != nil {
 				return info, err
 			}
-			du.TOTPSecret = secrets[i]
+			du.TOTPSecret = p.secret
 		}
 		info.Users = append(info.Users, du)
 	}
+	err = sim.Seed(m365sim.SeedFile{Tenants: []m365sim.SeedTenant{{
+		ID: demoDirectoryID, DisplayName: "Contoso", InitialDomain: "contoso.onmicrosoft.com", CountryLetterCode: "US",
+		Domains: []m365sim.SeedDomain{{ID: "contoso.com", IsVerified: true}},
+		Apps: []m365sim.SeedApp{
+			{ClientID: demoClientID, DisplayName: "Portico", DirectoryRoles: []string{"Global Administrator"},
+				ApplicationPermissions: []string{"Domain.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}},
+			{ClientID: apps.AzureADPowerShellClientID, DisplayName: "Azure Active Directory PowerShell",
+				DelegatedPermissions: []string{"Directory.AccessAsUser.All", "Domain.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}},
+		},
+		SubscribedSkus: []m365sim.SeedSKU{
+			{SkuID: "6fd2c87f-b296-42f0-b197-1e91e994b900", SkuPartNumber: "ENTERPRISEPACK", PrepaidUnits: m365sim.SeedUnits{Enabled: 25}},
+			{SkuID: "f245ecc8-75af-4f8e-b61f-27d8114de5f3", SkuPartNumber: "O365_BUSINESS_PREMIUM", PrepaidUnits: m365sim.SeedUnits{Enabled: 10}},
+		},
+		Users: simUsers,
+	}}})
+	if err != nil {
+		return info, fmt.Errorf("seed m365sim: %w", err)
+	}
+
 	app, err := svc.CreateApplication(ctx, t.ID, apps.Application{Kind: apps.KindOffice365, Name: "Office 365", Enabled: true,
-		GroupIDs: []string{group.ID}, Office365: &apps.Office365Settings{Domains: apps.Domains("contoso.com")}})
+		GroupIDs: []string{group.ID}, Office365: &apps.Office365Settings{
+			LoginURL: sim.URL() + "/login.srf", Domains: apps.Domains("contoso.com"),
+			Federation: apps.Federation{Mode: apps.ModeGraph, ClientID: demoClientID, DirectoryID: demoDirectoryID,
+				AuthorityURL: sim.URL(), GraphURL: sim.URL() + "/v1.0"}}})
 	if err != nil {
 		return info, fmt.Errorf("office 365 application: %w", err)
 	}
-	info.AppID, info.Domain = app.ID, "contoso.com"
+	info.AppID = app.ID
 	keys, err := svc.SigningKeys(ctx, t.ID, app.ID)
 	if err != nil {
 		return info, err
 	}
 	info.Thumbprint = keys.Current.ThumbprintSHA1()
+	// Step 2 of the guide: upload Portico's certificate to the app
+	// registration.
+	if err := sim.RegisterAppCertificate(demoDirectoryID, demoClientID, keys.Current.Cert); err != nil {
+		return info, err
+	}
+	res, err := s.Fed.Federate(ctx, t, app, "contoso.com")
+	if err != nil {
+		return info, fmt.Errorf("federate contoso.com: %w (%s)", err, res.Message)
+	}
 	if info.APIToken, _, err = svc.CreateAPIToken(ctx, t.ID, "demo"); err != nil {
 		return info, err
 	}
 	if info.GlobalAPIToken, _, err = svc.CreateAPIToken(ctx, "", "demo-global"); err != nil {
 		return info, err
 	}
+	info.SigninURL = sim.URL() + "/common/login?username=" + url.QueryEscape("john.smith@contoso.com")
 	return info, nil
 }
 
+
 func printDemo(w io.Writer, info demoInfo) {
-	fmt.Fprintf(w, `Portico demo is running (press Ctrl-C to stop; data is thrown away).
+	fmt.Fprintf(w, `Portico demo is running (press Ctrl-C to stop; all data is thrown away).
 
-  Portico         %s
-  Health          %s/healthz   readiness %s/readyz   metrics %s/metrics
-  Admin API       %s/api/v1   (OpenAPI: %s/api/v1/openapi.json)
-  Tenant          %s (organization Contoso, principal name suffix @contoso.com)
-  API token       %s   (tenant %s)
-  Global token    %s   (all tenants)
-  Office 365 app  %s   (permission group "Office 365 Users", policy "Password and authenticator app")
-  Certificate     thumbprint %s   (%s/api/v1/tenants/%s/applications/%s/certificates)
+Sign in to "Office 365" through Portico in a browser:
+  1. Open %s
+     (the emulated Microsoft 365 sign-in page; its certificate is self-signed: accept it once,
+      or trust %s)
+  2. Microsoft 365 sees that contoso.com is federated and sends you to Portico.
+  3. Sign in as john.smith, password %s, then the code of TOTP secret %s
+     (add it to an authenticator app, or: oathtool --totp -b %s).
+  4. Portico posts the signed token back; Microsoft 365 shows who signed in, with MFA satisfied.
+  ann.lee (same password) has no authenticator yet: Portico shows a QR code to enrol one.
 
-Directory users (a plain username gets the organization's suffix as its UPN); password %s:
-`, info.PorticoURL, info.PorticoURL, info.PorticoURL, info.PorticoURL, info.PorticoURL, info.PorticoURL,
-		info.Tenant, info.APIToken, info.Tenant, info.GlobalAPIToken, info.AppID, info.Thumbprint, info.PorticoURL, info.Tenant, info.AppID, demoPassword)
+  Portico         %s      health /healthz   metrics /metrics
+  Admin API       %s/api/v1   (OpenAPI: /api/v1/openapi.json)
+  Tenant          %s   (organization Contoso, principal name suffix @contoso.com)
+  API tokens      %s (tenant)   %s (global)
+  Office 365 app  %s   (group "Office 365 Users", policy "Password and authenticator app")
+  Certificate     thumbprint %s, uploaded to the app registration
+  Microsoft 365   %s   (tenant view: %s)
+                  domain %s federated to Portico; administrator %s / %s
+
+Directory users (a plain username gets the organization's suffix as its UPN):
+`, info.SigninURL, info.M365SimCAPEM, demoPassword, info.Users[0].TOTPSecret, info.Users[0].TOTPSecret,
+		info.PorticoURL, info.PorticoURL, info.Tenant, info.APIToken, info.GlobalAPIToken, info.AppID, info.Thumbprint,
+		info.M365SimURL, info.M365SimView, info.Domain, info.Admin.Username, info.Admin.Password)
 	for _, u := range info.Users {
 		totp := "enrols an authenticator at first sign-in"
 		switch {
@@ -179,10 +296,8 @@ Directory users (a plain username gets the organization's suffix as its UPN); pa
 		fmt.Fprintf(w, "  %-26s UPN %-28s %s\n", u.Username, u.UPN, totp)
 	}
 	fmt.Fprintf(w, `
-Try:
-  curl -s -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/users
-  curl -s -H 'Authorization: Bearer %s' '%s/api/v1/tenants/%s/users?status=pending'
-  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
-       -d '{"username":"new.person","givenName":"New","familyName":"Person"}' %s/api/v1/tenants/%s/users
-`, info.APIToken, info.PorticoURL, info.Tenant, info.APIToken, info.PorticoURL, info.Tenant, info.APIToken, info.PorticoURL, info.Tenant)
+Federation tab from the command line (against this demo):
+  curl -s -X POST -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s/federation/verify
+  curl -s -H 'Authorization: Bearer %s' '%s/api/v1/tenants/%s/applications/%s/federation/manual'
+`, info.APIToken, info.PorticoURL, info.Tenant, info.AppID, info.APIToken, info.PorticoURL, info.Tenant, info.AppID)
 }
