@@ -7,16 +7,22 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"github.com/portico-idp/portico/internal/authn"
 )
 
 // Browser is a person's browser: a cookie jar and an HTTP client that
 // follows redirects within Portico (never to another host: a redirect to
 // Microsoft is returned as the page).
 type Browser struct {
-	env    *Env
+	tb     testing.TB
+	public *url.URL
+	code   func(*User) string
 	Client *http.Client
 	// Header is added to every request (Sec-Fetch-Site, say).
 	Header http.Header
@@ -24,15 +30,38 @@ type Browser struct {
 
 // Browser returns a new browser with an empty cookie jar.
 func (e *Env) Browser() *Browser {
+	return NewBrowser(e.TB, e.PublicURL, e.Transport(), e.TOTPCode)
+}
+
+// NewBrowser returns a browser with an empty cookie jar for a Portico
+// reached at publicURL through rt (nil: http.DefaultTransport), not tied
+// to an Env: an end-to-end test of a running server uses it. code gives
+// the TOTP code a user types; nil means the current code by the real
+// clock.
+func NewBrowser(tb testing.TB, publicURL string, rt http.RoundTripper, code func(*User) string) *Browser {
+	tb.Helper()
+	pub, err := url.Parse(publicURL)
+	if err != nil || pub.Host == "" {
+		tb.Fatalf("idptest: public URL %q: %v", publicURL, err)
+	}
+	if code == nil {
+		code = func(u *User) string {
+			tb.Helper()
+			c, err := authn.TOTPCode(u.TOTPSecret, time.Now())
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return c
+		}
+	}
 	jar, _ := cookiejar.New(nil)
-	pub, _ := url.Parse(e.PublicURL)
-	c := &http.Client{Jar: jar, Transport: e.Transport(), CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	c := &http.Client{Jar: jar, Transport: rt, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if req.URL.Host != pub.Host || len(via) > 10 {
 			return http.ErrUseLastResponse
 		}
 		return nil
 	}}
-	return &Browser{env: e, Client: c, Header: http.Header{}}
+	return &Browser{tb: tb, public: pub, code: code, Client: c, Header: http.Header{}}
 }
 
 // Page is a response as the browser sees it.
@@ -45,23 +74,23 @@ type Page struct {
 }
 
 func (b *Browser) do(req *http.Request) *Page {
-	b.env.TB.Helper()
+	b.tb.Helper()
 	for k, v := range b.Header {
 		req.Header[k] = v
 	}
 	resp, err := b.Client.Do(req)
 	if err != nil {
-		b.env.TB.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		b.tb.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		b.env.TB.Fatal(err)
+		b.tb.Fatal(err)
 	}
 	p := &Page{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: body}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		if p.doc, err = html.Parse(strings.NewReader(string(body))); err != nil {
-			b.env.TB.Fatalf("parse page %s: %v", p.URL, err)
+			b.tb.Fatalf("parse page %s: %v", p.URL, err)
 		}
 	}
 	return p
@@ -69,20 +98,20 @@ func (b *Browser) do(req *http.Request) *Page {
 
 // Get loads u.
 func (b *Browser) Get(u string) *Page {
-	b.env.TB.Helper()
+	b.tb.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
-		b.env.TB.Fatal(err)
+		b.tb.Fatal(err)
 	}
 	return b.do(req)
 }
 
 // Post submits form values to u.
 func (b *Browser) Post(u string, v url.Values) *Page {
-	b.env.TB.Helper()
+	b.tb.Helper()
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(v.Encode()))
 	if err != nil {
-		b.env.TB.Fatal(err)
+		b.tb.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return b.do(req)
@@ -336,14 +365,14 @@ func (f *Flow) Asked(step string) bool {
 // first auto-submitting form to another host (the response), or at any
 // page it does not recognise (an error page).
 func (b *Browser) SignIn(start string, u *User) *Flow {
-	b.env.TB.Helper()
+	b.tb.Helper()
 	return b.Continue(b.Get(start), u)
 }
 
 // Continue goes on from page p as SignIn does.
 func (b *Browser) Continue(p *Page, u *User) *Flow {
-	b.env.TB.Helper()
-	pub, _ := url.Parse(b.env.PublicURL)
+	b.tb.Helper()
+	pub := b.public
 	f := &Flow{}
 	for range 12 {
 		f.Last = p
@@ -376,10 +405,10 @@ func (b *Browser) Continue(p *Page, u *User) *Flow {
 		case "password":
 			v.Set("password", u.Password)
 		case "totp":
-			v.Set("code", b.env.TOTPCode(u))
+			v.Set("code", b.code(u))
 		case "enrol":
 			u.TOTPSecret = p.EnrolmentSecret()
-			v.Set("code", b.env.TOTPCode(u))
+			v.Set("code", b.code(u))
 		}
 		p = b.Post(form.Action, v)
 		if p.Step() == step {

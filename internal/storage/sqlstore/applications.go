@@ -188,7 +188,7 @@ func (s *Store) IsUserPermitted(ctx context.Context, tenantID, appID, userID str
 // CreateSigningKey stores a certificate and its sealed key.
 func (s *Store) CreateSigningKey(ctx context.Context, k apps.SigningKey) (err error) {
 	defer s.track("CreateSigningKey", time.Now(), &err)
-	_, err = s.db.ExecContext(ctx, s.q["InsertSigningKey"], k.TenantID, k.AppID, k.ID, string(k.Role), k.CertDER, k.KeySealed,
+	_, err = s.exec(ctx, s.q["InsertSigningKey"], k.TenantID, k.AppID, k.ID, string(k.Role), k.CertDER, k.KeySealed,
 		s.t(k.CreatedAt), s.t(k.NotAfter))
 	if err != nil {
 		err = s.classify(err)

@@ -25,7 +25,7 @@ func scanGroup(r interface{ Scan(...any) error }) (directory.Group, error) {
 // CreateGroup stores a new group.
 func (s *Store) CreateGroup(ctx context.Context, g directory.Group) (err error) {
 	defer s.track("CreateGroup", time.Now(), &err)
-	_, err = s.db.ExecContext(ctx, s.q["InsertGroup"], g.TenantID, g.ID, g.Name, directory.NameKey(g.Name), string(g.Type),
+	_, err = s.exec(ctx, s.q["InsertGroup"], g.TenantID, g.ID, g.Name, directory.NameKey(g.Name), string(g.Type),
 		g.Email, g.Description, s.t(g.CreatedAt), s.t(g.UpdatedAt), 1)
 	if err != nil {
 		return fmt.Errorf("create group %q: %w", g.Name, s.classify(err))
@@ -82,7 +82,7 @@ func (s *Store) UpdateGroup(ctx context.Context, tenantID, id string, fn func(di
 		return ng, err
 	}
 	ng.TenantID, ng.ID, ng.CreatedAt = old.TenantID, old.ID, old.CreatedAt
-	res, err := s.db.ExecContext(ctx, s.q["UpdateGroup"], ng.Name, directory.NameKey(ng.Name), string(ng.Type), ng.Email,
+	res, err := s.exec(ctx, s.q["UpdateGroup"], ng.Name, directory.NameKey(ng.Name), string(ng.Type), ng.Email,
 		ng.Description, s.t(ng.UpdatedAt), tenantID, id, old.Version)
 	if err = s.resolveMiss(s.casResult(res, err), func() error { _, e := s.GetGroup(ctx, tenantID, id); return e }); err != nil {
 		return ng, fmt.Errorf("update group %s: %w", id, err)

@@ -23,7 +23,7 @@ func scanOrg(r interface{ Scan(...any) error }) (directory.Organization, error) 
 // CreateOrganization stores a new organization.
 func (s *Store) CreateOrganization(ctx context.Context, o directory.Organization) (err error) {
 	defer s.track("CreateOrganization", time.Now(), &err)
-	_, err = s.db.ExecContext(ctx, s.q["InsertOrganization"], o.TenantID, o.ID, o.Name, directory.NameKey(o.Name),
+	_, err = s.exec(ctx, s.q["InsertOrganization"], o.TenantID, o.ID, o.Name, directory.NameKey(o.Name),
 		o.PrincipalNameSuffix, s.t(o.CreatedAt), s.t(o.UpdatedAt), 1)
 	if err != nil {
 		return fmt.Errorf("create organization %q: %w", o.Name, s.classify(err))

@@ -32,7 +32,7 @@ func scanPolicy(r scanner) (authn.Policy, error) {
 // CreatePolicy stores an authentication policy.
 func (s *Store) CreatePolicy(ctx context.Context, p authn.Policy) (err error) {
 	defer s.track("CreatePolicy", time.Now(), &err)
-	_, err = s.db.ExecContext(ctx, s.q["InsertPolicy"], p.TenantID, p.ID, p.Name, directory.NameKey(p.Name), string(p.SecondFactor),
+	_, err = s.exec(ctx, s.q["InsertPolicy"], p.TenantID, p.ID, p.Name, directory.NameKey(p.Name), string(p.SecondFactor),
 		seconds(p.SessionIdle), seconds(p.SessionMax), s.t(p.CreatedAt), s.t(p.UpdatedAt), 1)
 	if err != nil {
 		return fmt.Errorf("create policy %q: %w", p.Name, s.classify(err))
@@ -78,7 +78,7 @@ func (s *Store) UpdatePolicy(ctx context.Context, tenantID, id string, fn func(a
 		return np, err
 	}
 	np.TenantID, np.ID, np.CreatedAt = old.TenantID, old.ID, old.CreatedAt
-	res, err := s.db.ExecContext(ctx, s.q["UpdatePolicy"], np.Name, directory.NameKey(np.Name), string(np.SecondFactor),
+	res, err := s.exec(ctx, s.q["UpdatePolicy"], np.Name, directory.NameKey(np.Name), string(np.SecondFactor),
 		seconds(np.SessionIdle), seconds(np.SessionMax), s.t(np.UpdatedAt), tenantID, id, old.Version)
 	if err = s.resolveMiss(s.casResult(res, err), func() error { _, e := s.GetPolicy(ctx, tenantID, id); return e }); err != nil {
 		return np, fmt.Errorf("update policy %s: %w", id, err)
@@ -144,7 +144,7 @@ func (s *Store) UpdateCredentials(ctx context.Context, tenantID, userID string, 
 	}
 	if old.Version == 0 {
 		nc.CreatedAt = nc.UpdatedAt
-		_, err = s.db.ExecContext(ctx, s.q["InsertCredentials"], tenantID, userID, nc.PasswordHash, s.tz(nc.PasswordChangedAt),
+		_, err = s.exec(ctx, s.q["InsertCredentials"], tenantID, userID, nc.PasswordHash, s.tz(nc.PasswordChangedAt),
 			nc.TOTPSecret, s.tz(nc.TOTPEnrolledAt), nc.TOTPLastStep, string(recovery), s.t(nc.CreatedAt), s.t(nc.UpdatedAt))
 		if err != nil {
 			err = s.classify(err)
@@ -160,7 +160,7 @@ func (s *Store) UpdateCredentials(ctx context.Context, tenantID, userID string, 
 		return nc, nil
 	}
 	nc.CreatedAt = old.CreatedAt
-	res, err := s.db.ExecContext(ctx, s.q["UpdateCredentials"], nc.PasswordHash, s.tz(nc.PasswordChangedAt), nc.TOTPSecret,
+	res, err := s.exec(ctx, s.q["UpdateCredentials"], nc.PasswordHash, s.tz(nc.PasswordChangedAt), nc.TOTPSecret,
 		s.tz(nc.TOTPEnrolledAt), nc.TOTPLastStep, string(recovery), s.t(nc.UpdatedAt), tenantID, userID, old.Version)
 	if err = s.resolveMiss(s.casResult(res, err), func() error { _, e := s.GetCredentials(ctx, tenantID, userID); return e }); err != nil {
 		return nc, fmt.Errorf("update credentials of %s: %w", userID, err)
@@ -183,7 +183,7 @@ func scanSession(r scanner) (authn.Session, error) {
 // CreateSession stores a new browser session.
 func (s *Store) CreateSession(ctx context.Context, x authn.Session) (err error) {
 	defer s.track("CreateSession", time.Now(), &err)
-	_, err = s.db.ExecContext(ctx, s.q["InsertSession"], x.ID, x.TenantID, x.UserID, x.TokenHash, s.t(x.CreatedAt),
+	_, err = s.exec(ctx, s.q["InsertSession"], x.ID, x.TenantID, x.UserID, x.TokenHash, s.t(x.CreatedAt),
 		s.t(x.LastSeenAt), s.t(x.ExpiresAt), seconds(x.IdleTimeout), s.tz(x.PasswordAt), s.tz(x.MFAAt), s.tz(x.RevokedAt))
 	if err != nil {
 		return fmt.Errorf("create session: %w", s.classify(err))
@@ -211,7 +211,7 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(authn.Sess
 		return nx, err
 	}
 	nx.ID, nx.TenantID, nx.UserID, nx.TokenHash, nx.CreatedAt = old.ID, old.TenantID, old.UserID, old.TokenHash, old.CreatedAt
-	res, err := s.db.ExecContext(ctx, s.q["UpdateSession"], s.t(nx.LastSeenAt), s.t(nx.ExpiresAt), seconds(nx.IdleTimeout),
+	res, err := s.exec(ctx, s.q["UpdateSession"], s.t(nx.LastSeenAt), s.t(nx.ExpiresAt), seconds(nx.IdleTimeout),
 		s.tz(nx.PasswordAt), s.tz(nx.MFAAt), s.tz(nx.RevokedAt), id, old.Version)
 	if err = s.resolveMiss(s.casResult(res, err), func() error { return nil }); err != nil {
 		return nx, fmt.Errorf("update session: %w", err)
@@ -223,7 +223,7 @@ func (s *Store) UpdateSession(ctx context.Context, id string, fn func(authn.Sess
 // RevokeUserSessions ends all of a user's sessions.
 func (s *Store) RevokeUserSessions(ctx context.Context, tenantID, userID string, at time.Time) (n int64, err error) {
 	defer s.track("RevokeUserSessions", time.Now(), &err)
-	res, err := s.db.ExecContext(ctx, s.q["RevokeUserSessions"], s.t(at), tenantID, userID)
+	res, err := s.exec(ctx, s.q["RevokeUserSessions"], s.t(at), tenantID, userID)
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions of %s: %w", userID, s.classify(err))
 	}
@@ -246,7 +246,7 @@ func (s *Store) CreateLoginFlow(ctx context.Context, f authn.LoginFlow) (err err
 	if f.Request == nil {
 		f.Request = []byte{}
 	}
-	_, err = s.db.ExecContext(ctx, s.q["InsertLoginFlow"], f.ID, f.TenantID, f.AppID, f.Protocol, f.Request, f.UsernameHint,
+	_, err = s.exec(ctx, s.q["InsertLoginFlow"], f.ID, f.TenantID, f.AppID, f.Protocol, f.Request, f.UsernameHint,
 		f.ForceFresh, f.RequireMFA, f.BindingHash, f.CSRF, f.Step, f.Username, f.UserID, s.tz(f.PasswordAt), s.tz(f.MFAAt),
 		f.PendingTOTP, s.t(f.CreatedAt), s.t(f.ExpiresAt))
 	if err != nil {
@@ -275,7 +275,7 @@ func (s *Store) UpdateLoginFlow(ctx context.Context, id string, fn func(authn.Lo
 	if nf, err = fn(old); err != nil {
 		return nf, err
 	}
-	res, err := s.db.ExecContext(ctx, s.q["UpdateLoginFlow"], nf.Step, nf.Username, nf.UserID, s.tz(nf.PasswordAt),
+	res, err := s.exec(ctx, s.q["UpdateLoginFlow"], nf.Step, nf.Username, nf.UserID, s.tz(nf.PasswordAt),
 		s.tz(nf.MFAAt), nf.PendingTOTP, nf.CSRF, id, old.Version)
 	if err = s.resolveMiss(s.casResult(res, err), func() error { _, e := s.GetLoginFlow(ctx, id); return e }); err != nil {
 		return nf, fmt.Errorf("update login flow: %w", err)
@@ -317,7 +317,7 @@ func (s *Store) Hits(ctx context.Context, key string, window time.Duration, now 
 // ClearHits resets a counter (after a successful sign-in).
 func (s *Store) ClearHits(ctx context.Context, key string) (err error) {
 	defer s.track("ClearHits", time.Now(), &err)
-	if _, err = s.db.ExecContext(ctx, s.q["ClearHits"], key); err != nil {
+	if _, err = s.exec(ctx, s.q["ClearHits"], key); err != nil {
 		return fmt.Errorf("clear %s: %w", key, s.classify(err))
 	}
 	return nil
@@ -326,7 +326,7 @@ func (s *Store) ClearHits(ctx context.Context, key string) (err error) {
 // UseNonce records a one-time value; a replay is ErrAlreadyExists.
 func (s *Store) UseNonce(ctx context.Context, key string, expires time.Time) (err error) {
 	defer s.track("UseNonce", time.Now(), &err)
-	if _, err = s.db.ExecContext(ctx, s.q["InsertNonce"], key, s.t(expires)); err != nil {
+	if _, err = s.exec(ctx, s.q["InsertNonce"], key, s.t(expires)); err != nil {
 		return fmt.Errorf("use nonce: %w", s.classify(err))
 	}
 	return nil
@@ -345,7 +345,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (err error) {
 		// Counters are kept a day: no window is longer.
 		{"DeleteStaleThrottle", now.Add(-24 * time.Hour)},
 	} {
-		if _, err := s.db.ExecContext(ctx, s.q[q.name], s.t(q.at)); err != nil {
+		if _, err := s.exec(ctx, s.q[q.name], s.t(q.at)); err != nil {
 			return fmt.Errorf("delete expired (%s): %w", q.name, s.classify(err))
 		}
 	}

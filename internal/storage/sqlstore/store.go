@@ -204,6 +204,15 @@ func (s *Store) queryRows(ctx context.Context, query string, args ...any) (*sql.
 	return st.QueryContext(ctx, args...)
 }
 
+// exec runs a write through the statement cache.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
 // rowScanner is a *sql.Row or a failed preparation.
 type rowScanner interface{ Scan(dest ...any) error }
 

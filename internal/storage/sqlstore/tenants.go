@@ -22,7 +22,7 @@ func scanTenant(r interface{ Scan(...any) error }) (directory.Tenant, error) {
 // CreateTenant stores a new tenant.
 func (s *Store) CreateTenant(ctx context.Context, t directory.Tenant) (err error) {
 	defer s.track("CreateTenant", time.Now(), &err)
-	_, err = s.db.ExecContext(ctx, s.q["InsertTenant"], t.ID, t.Slug, t.Name, s.t(t.CreatedAt), s.t(t.UpdatedAt), 1)
+	_, err = s.exec(ctx, s.q["InsertTenant"], t.ID, t.Slug, t.Name, s.t(t.CreatedAt), s.t(t.UpdatedAt), 1)
 	if err != nil {
 		return fmt.Errorf("create tenant %s: %w", t.Slug, s.classify(err))
 	}
@@ -78,7 +78,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, fn func(directory.T
 		return nt, err
 	}
 	nt.ID, nt.CreatedAt = old.ID, old.CreatedAt
-	res, err := s.db.ExecContext(ctx, s.q["UpdateTenant"], nt.Slug, nt.Name, s.t(nt.UpdatedAt), id, old.Version)
+	res, err := s.exec(ctx, s.q["UpdateTenant"], nt.Slug, nt.Name, s.t(nt.UpdatedAt), id, old.Version)
 	if err := s.resolveMiss(s.casResult(res, err), func() error { _, e := s.GetTenant(ctx, id); return e }); err != nil {
 		return nt, fmt.Errorf("update tenant %s: %w", id, err)
 	}

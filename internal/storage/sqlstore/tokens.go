@@ -24,7 +24,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, t apitoken.Token) (err error
 	if t.TenantID != "" {
 		tenant = t.TenantID
 	}
-	if _, err = s.db.ExecContext(ctx, s.q["InsertAPIToken"], t.ID, tenant, t.Name, t.Hash, s.t(t.CreatedAt)); err != nil {
+	if _, err = s.exec(ctx, s.q["InsertAPIToken"], t.ID, tenant, t.Name, t.Hash, s.t(t.CreatedAt)); err != nil {
 		return fmt.Errorf("create api token %q: %w", t.Name, s.classify(err))
 	}
 	return nil

@@ -162,7 +162,7 @@ func (s *Store) UpdateUser(ctx context.Context, tenantID, id string, fn func(dir
 		return nu, err
 	}
 	nu.TenantID, nu.ID, nu.ImmutableID, nu.CreatedAt = old.TenantID, old.ID, old.ImmutableID, old.CreatedAt
-	res, err := s.db.ExecContext(ctx, s.q["UpdateUser"], nu.OrganizationID, nu.Username, nu.UPN, nu.Email, nu.GivenName,
+	res, err := s.exec(ctx, s.q["UpdateUser"], nu.OrganizationID, nu.Username, nu.UPN, nu.Email, nu.GivenName,
 		nu.FamilyName, nu.DisplayName, string(nu.Status), nu.JobTitle, nu.Department, nu.MobilePhone, nu.OfficePhone,
 		nu.UsageLocation, s.t(nu.UpdatedAt), tenantID, id, old.Version)
 	err = s.casResult(res, err)

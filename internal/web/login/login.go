@@ -97,9 +97,9 @@ func tenantPath(slug string) string { return "/t/" + slug + "/" }
 
 // Start begins a sign-in. When the browser's session already satisfies the
 // request (same tenant, fresh enough, second factor when needed, user still
-// allowed), it returns the result at once. Otherwise it redirects the
-// browser to the login pages and returns nil: the protocol handler has
-// answered and must return.
+// allowed), it returns the result at once. Otherwise it answers with the
+// first login page and returns nil: the protocol handler has answered and
+// must return.
 func (h *Handler) Start(w http.ResponseWriter, r *http.Request, t directory.Tenant, app apps.Application, req Request) (*Result, error) {
 	ctx := r.Context()
 	pol, err := h.signin.Policy(ctx, app)
@@ -155,7 +155,10 @@ func (h *Handler) Start(w http.ResponseWriter, r *http.Request, t directory.Tena
 	if err := h.store.CreateLoginFlow(ctx, flow); err != nil {
 		return nil, err
 	}
-	http.Redirect(w, r, "/t/"+url.PathEscape(t.Slug)+"/login/"+flow.ID, http.StatusSeeOther)
+	// The first page is the answer to the protocol request itself (its
+	// forms post to the flow's URL): one round trip less than a redirect.
+	flow.Version = 1
+	h.showApp(w, r, t, flow, &app, "", http.StatusOK)
 	return nil, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/authn"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/signin"
@@ -61,10 +62,18 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) show(w http.ResponseWriter, r *http.Request, t directory.Tenant, flow authn.LoginFlow, errMsg string, status int) {
+	h.showApp(w, r, t, flow, nil, errMsg, status)
+}
+
+// showApp renders the flow's current step; app saves a lookup when the
+// caller has it.
+func (h *Handler) showApp(w http.ResponseWriter, r *http.Request, t directory.Tenant, flow authn.LoginFlow, app *apps.Application, errMsg string, status int) {
 	d := pageData{Action: "/t/" + url.PathEscape(t.Slug) + "/login/" + flow.ID, CSRF: flow.CSRF, Step: flow.Step,
 		Username: flow.Username, Error: errMsg}
-	if app, err := h.store.GetApplication(r.Context(), t.ID, flow.AppID); err == nil {
+	if app != nil {
 		d.AppName = app.Name
+	} else if a, err := h.store.GetApplication(r.Context(), t.ID, flow.AppID); err == nil {
+		d.AppName = a.Name
 	}
 	switch flow.Step {
 	case authn.StepUsername:
@@ -156,7 +165,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	case authn.StepUsername:
 		name := strings.TrimSpace(r.PostForm.Get("username"))
 		if name == "" || len(name) > 256 {
-			h.show(w, r, t, flow, "Enter your username.", http.StatusUnprocessableEntity)
+			h.showApp(w, r, t, flow, &app, "Enter your username.", http.StatusUnprocessableEntity)
 			return
 		}
 		next.Username, next.Step = name, authn.StepPassword
@@ -167,7 +176,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		u, err := h.signin.CheckPassword(ctx, t.ID, flow.Username, r.PostForm.Get("password"), clientAddr(r))
 		if msg, status := failure(err); msg != "" {
-			h.show(w, r, t, flow, msg, status)
+			h.showApp(w, r, t, flow, &app, msg, status)
 			return
 		}
 		if err := h.signin.Authorize(ctx, u, app); err != nil {
@@ -202,12 +211,12 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 			recovery, err = h.signin.ConfirmEnrolment(ctx, flow.ID, u, flow.PendingTOTP, code, clientAddr(r))
 		}
 		if msg, status := failure(err); msg != "" {
-			h.show(w, r, t, flow, msg, status)
+			h.showApp(w, r, t, flow, &app, msg, status)
 			return
 		}
 		next.MFAAt, next.PendingTOTP, next.Step = h.now().UTC(), nil, authn.StepDone
 	default:
-		h.show(w, r, t, flow, "", http.StatusOK)
+		h.showApp(w, r, t, flow, &app, "", http.StatusOK)
 		return
 	}
 	if next.Step == authn.StepDone {
@@ -242,8 +251,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, ContinueURL(t.Slug, saved.AppID, saved.Protocol, saved.ID), http.StatusSeeOther)
 		return
 	}
-	// Post/redirect/get: a reload does not resubmit the form.
-	http.Redirect(w, r, "/t/"+url.PathEscape(t.Slug)+"/login/"+saved.ID, http.StatusSeeOther)
+	// The next step's page is the answer to this step (no redirect: one
+	// round trip less per step). Reloading it re-posts the step just done,
+	// which the step check above answers with the current page.
+	h.showApp(w, r, t, saved, &app, "", http.StatusOK)
 }
 
 var errStale = errors.New("the flow moved on")
