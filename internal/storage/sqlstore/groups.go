@@ -56,12 +56,12 @@ func (s *Store) ListGroups(ctx context.Context, tenantID string, f storage.Group
 		b.w(" JOIN group_members m ON m.tenant_id = g.tenant_id AND m.group_id = g.id AND m.user_id = ").p(f.MemberID)
 	}
 	b.w(" WHERE g.tenant_id = ").p(tenantID)
-	b.prefix("g.name_key", strings.ToLower(f.NamePrefix))
+	b.keyset("g.name_key", strings.ToLower(f.NamePrefix), after)
 	b.prefix("g.email", strings.ToLower(f.EmailPrefix))
 	if f.Type != "" {
 		b.w(" AND g.type = ").p(string(f.Type))
 	}
-	b.w(" AND g.name_key > ").p(after).w(" ORDER BY g.name_key")
+	b.w(" ORDER BY g.name_key")
 	b.limit(p.Clamp())
 	out, err = collect(ctx, s, b, scanGroup)
 	if err != nil {

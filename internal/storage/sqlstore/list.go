@@ -37,6 +37,23 @@ func (b *builder) prefix(col, p string) {
 	b.w(" AND ").w(col).w(" >= ").p(p).w(" AND ").w(col).w(" < ").p(p + "\U0010FFFF")
 }
 
+// keyset adds the range of a list on its sort column: the name prefix
+// filter and the position after the previous page, as a single lower bound.
+// Two lower bounds on one column (">= prefix AND > cursor") make SQLite's
+// planner use only one of them for the index seek — with an empty cursor it
+// chose "> ''" and scanned the tenant's whole index up to the prefix.
+func (b *builder) keyset(col, prefix, after string) {
+	switch {
+	case after != "" && after >= prefix:
+		b.w(" AND ").w(col).w(" > ").p(after)
+	case prefix != "":
+		b.w(" AND ").w(col).w(" >= ").p(prefix)
+	}
+	if prefix != "" {
+		b.w(" AND ").w(col).w(" < ").p(prefix + "\U0010FFFF")
+	}
+}
+
 // limit asks for one row more than the page so that the presence of a next
 // page is known without a count.
 func (b *builder) limit(n int) { b.w(" LIMIT ").p(n + 1) }

@@ -50,8 +50,8 @@ func (s *Store) ListOrganizations(ctx context.Context, tenantID string, f storag
 	}
 	b := &builder{place: s.d.Placeholder}
 	b.w("SELECT " + orgCols + " FROM organizations WHERE tenant_id = ").p(tenantID)
-	b.prefix("name_key", strings.ToLower(f.NamePrefix))
-	b.w(" AND name_key > ").p(after).w(" ORDER BY name_key")
+	b.keyset("name_key", strings.ToLower(f.NamePrefix), after)
+	b.w(" ORDER BY name_key")
 	b.limit(p.Clamp())
 	out, err = collect(ctx, s, b, scanOrg)
 	if err != nil {

@@ -213,6 +213,24 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	return st.ExecContext(ctx, args...)
 }
 
+// execIn runs a write through the statement cache, inside tx when q is
+// one (the transaction reuses the statement already prepared on its
+// connection).
+func (s *Store) execIn(ctx context.Context, q queryer, query string, args ...any) (sql.Result, error) {
+	tx, ok := q.(*sql.Tx)
+	if !ok {
+		return s.exec(ctx, query, args...)
+	}
+	// Never prepare through the pool here: the transaction already holds a
+	// connection (with SQLite, the write lock too), and waiting for a second
+	// one while other writers wait for the lock is a deadlock. Statements
+	// are prepared up front by Migrate.
+	if st, ok := s.stmts.Load(query); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
 // rowScanner is a *sql.Row or a failed preparation.
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -282,6 +300,13 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migrate %s %s: %w", s.d.Name, f, err)
+		}
+	}
+	// Prepare the named queries now that their tables exist, so that
+	// transactions find them prepared (see execIn).
+	for _, q := range s.q {
+		if _, err := s.prepared(ctx, q); err != nil {
+			return fmt.Errorf("prepare %s statements: %w", s.d.Name, err)
 		}
 	}
 	return nil

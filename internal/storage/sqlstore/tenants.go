@@ -57,7 +57,9 @@ func (s *Store) ListTenants(ctx context.Context, p storage.Page) (out []director
 		return nil, "", err
 	}
 	b := &builder{place: s.d.Placeholder}
-	b.w("SELECT " + tenantCols + " FROM tenants WHERE slug > ").p(after).w(" ORDER BY slug")
+	b.w("SELECT " + tenantCols + " FROM tenants WHERE 1 = 1")
+	b.keyset("slug", "", after)
+	b.w(" ORDER BY slug")
 	b.limit(p.Clamp())
 	out, err = collect(ctx, s, b, scanTenant)
 	if err != nil {

@@ -28,14 +28,14 @@ func scanUser(r interface{ Scan(...any) error }) (directory.User, error) {
 
 // insertUser writes the issued-id record and the user row.
 func (s *Store) insertUser(ctx context.Context, q queryer, u directory.User) error {
-	if _, err := q.ExecContext(ctx, s.q["InsertIssuedImmutableID"], u.ImmutableID, u.TenantID, s.t(u.CreatedAt)); err != nil {
+	if _, err := s.execIn(ctx, q, s.q["InsertIssuedImmutableID"], u.ImmutableID, u.TenantID, s.t(u.CreatedAt)); err != nil {
 		if c := s.classify(err); errors.Is(c, storage.ErrAlreadyExists) {
 			return &storage.DuplicateError{Field: "immutableId"}
 		} else {
 			return c
 		}
 	}
-	_, err := q.ExecContext(ctx, s.q["InsertUser"], u.TenantID, u.ID, u.OrganizationID, u.Username, u.UPN, u.Email,
+	_, err := s.execIn(ctx, q, s.q["InsertUser"], u.TenantID, u.ID, u.OrganizationID, u.Username, u.UPN, u.Email,
 		u.GivenName, u.FamilyName, u.DisplayName, string(u.Status), u.ImmutableID, u.JobTitle, u.Department,
 		u.MobilePhone, u.OfficePhone, u.UsageLocation, s.t(u.CreatedAt), s.t(u.UpdatedAt), 1)
 	if err != nil {
@@ -132,7 +132,7 @@ func (s *Store) ListUsers(ctx context.Context, tenantID string, f storage.UserFi
 		b.w(" JOIN group_members m ON m.tenant_id = u.tenant_id AND m.user_id = u.id AND m.group_id = ").p(f.GroupID)
 	}
 	b.w(" WHERE u.tenant_id = ").p(tenantID)
-	b.prefix("u.username", strings.ToLower(f.UsernamePrefix))
+	b.keyset("u.username", strings.ToLower(f.UsernamePrefix), after)
 	b.prefix("u.email", strings.ToLower(f.EmailPrefix))
 	if f.Status != "" {
 		b.w(" AND u.status = ").p(string(f.Status))
@@ -140,7 +140,7 @@ func (s *Store) ListUsers(ctx context.Context, tenantID string, f storage.UserFi
 	if f.OrganizationID != "" {
 		b.w(" AND u.organization_id = ").p(f.OrganizationID)
 	}
-	b.w(" AND u.username > ").p(after).w(" ORDER BY u.username")
+	b.w(" ORDER BY u.username")
 	b.limit(p.Clamp())
 	out, err = collect(ctx, s, b, scanUser)
 	if err != nil {
