@@ -179,8 +179,6 @@ func (a *API) global(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-type tenantKey struct{}
-
 // inTenant resolves {tenant} (a slug) for a caller allowed to see it. A
 // tenant the token may not see is reported as absent: its existence is
 // nobody else's business.

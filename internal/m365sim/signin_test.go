@@ -183,13 +183,6 @@ func (e *signInEnv) post(t *testing.T, form url.Values) signInResult {
 	return out
 }
 
-// wsfed signs a token built by mod and posts it with the wctx of a sign-in
-// started for username.
-func (e *signInEnv) wsfed(t *testing.T, username string, key *xmlsectest.KeyPair, mod func(*xmlsectest.WSFed), startArgs ...string) signInResult {
-	t.Helper()
-	return e.wsfedPost(t, username, key, mod, nil, startArgs...)
-}
-
 // wrapAssertion builds signature-wrapping variants of a signed RSTR (see
 // xmldsig's tests): an evil copy of the assertion for another user goes
 // first; with inObject the evil copy keeps the assertion id and carries the

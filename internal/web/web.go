@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/portico-idp/portico/internal/requestid"
@@ -151,7 +152,7 @@ func NewMetrics() *Metrics {
 		}, []string{"backend", "op", "outcome"}),
 	}
 	reg.MustRegister(m.httpReqs, m.storage,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

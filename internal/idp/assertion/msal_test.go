@@ -172,6 +172,7 @@ func TestMSALWrongPasswordGetsFault(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	//lint:ignore SA1019 MSAL's deprecated username/password flow is the one that speaks WS-Trust to a federated IdP.
 	_, err = client.AcquireTokenByUsernamePassword(ctx, []string{"https://graph.microsoft.com/User.Read"}, "john.smith@contoso.com", "wrong")
 	if err == nil {
 		t.Fatal("MSAL got a token with a wrong password")

@@ -236,7 +236,7 @@ func (s *passwordSource) Token(ctx context.Context) (AccessToken, error) {
 	if s.tok.Value != "" && s.now().Add(tokenRefreshMargin).Before(s.tok.ExpiresOn) {
 		return s.tok, nil
 	}
-	//nolint:staticcheck // ROPC is deprecated by Microsoft but is what Microsoft Online mode is.
+	//lint:ignore SA1019 the password grant is deprecated by Microsoft, and is what the legacy Microsoft Online mode is.
 	res, err := s.client.AcquireTokenByUsernamePassword(ctx, []string{graphScope}, s.username, s.password)
 	if err != nil {
 		return AccessToken{}, newTokenError(err)

@@ -220,7 +220,6 @@ func testUserFiltersAndPaging(t *testing.T, s storage.Storage) {
 	o := mustOrg(t, s, tn.ID, "Contoso", "@contoso.com")
 	o2 := mustOrg(t, s, tn.ID, "Fabrikam", "@fabrikam.com")
 	g := mustGroup(t, s, tn.ID, "Office 365 Users")
-	var all []string
 	for i := range 25 {
 		name := fmt.Sprintf("user%02d", i)
 		org := o
@@ -236,7 +235,6 @@ func testUserFiltersAndPaging(t *testing.T, s storage.Storage) {
 		if i%3 == 0 {
 			ok(t, s.AddGroupMember(ctx, tn.ID, g.ID, u.ID))
 		}
-		all = append(all, name)
 	}
 	// A name that sorts between prefixes and one with a multi-byte rune.
 	mustUser(t, s, tn.ID, o, "user1")

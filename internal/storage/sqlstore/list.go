@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"encoding/base64"
-	"strconv"
 	"strings"
 
 	"github.com/portico-idp/portico/internal/storage"
@@ -85,4 +84,3 @@ func page[T any](items []T, limit int, key func(T) string) ([]T, string) {
 	return items, encodeCursor(key(items[limit-1]))
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
