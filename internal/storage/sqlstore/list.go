@@ -40,7 +40,7 @@ func (b *builder) prefix(col, p string) {
 // filter and the position after the previous page, as a single lower bound.
 // Two lower bounds on one column (">= prefix AND > cursor") make SQLite's
 // planner use only one of them for the index seek — with an empty cursor it
-// chose "> ''" and scanned the tenant's whole index up to the prefix.
+// chose the empty cursor and scanned the tenant's whole index up to the prefix.
 func (b *builder) keyset(col, prefix, after string) {
 	switch {
 	case after != "" && after >= prefix:
@@ -83,4 +83,3 @@ func page[T any](items []T, limit int, key func(T) string) ([]T, string) {
 	items = items[:limit]
 	return items, encodeCursor(key(items[limit-1]))
 }
-
