@@ -9,6 +9,7 @@ package idphttp
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -303,4 +304,33 @@ func queryOf(u *url.URL) string {
 		return ""
 	}
 	return "?" + u.RawQuery
+}
+
+// Payload is a protocol's state carried through the login pages; it names
+// its protocol so that a flow one protocol started cannot be finished by
+// another.
+type Payload interface{ ProtocolName() string }
+
+// Finish serves the common part of a continue endpoint: it resolves the
+// target, finishes the login flow (once) and decodes the protocol's payload
+// into p. When it returns false it has answered.
+func (b *Base) Finish(w http.ResponseWriter, r *http.Request, protocol string, p Payload) (Target, *login.Result, bool) {
+	what := protocol + " continue"
+	tg, err := b.Resolve(r)
+	if err != nil {
+		b.Fail(w, r, nil, what, err)
+		return tg, nil, false
+	}
+	res, err := b.Login.Finish(w, r, tg.Tenant, tg.App.ID)
+	if err != nil {
+		b.Fail(w, r, &tg, what, err)
+		return tg, nil, false
+	}
+	if err := json.Unmarshal(res.Payload, p); err != nil || p.ProtocolName() != protocol {
+		// A flow another protocol started (its continue URL names it).
+		b.Fail(w, r, &tg, what, fmt.Errorf("flow payload is not a %s request: %w", protocol, login.ErrFlow))
+		return tg, nil, false
+	}
+	tg.App = res.App
+	return tg, res, true
 }

@@ -297,24 +297,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, tg idphttp.Targ
 
 // continueSignIn ends a sign-in that went through the login pages.
 func (h *Handler) continueSignIn(w http.ResponseWriter, r *http.Request) {
-	tg, err := h.Resolve(r)
-	if err != nil {
-		h.Fail(w, r, nil, "saml continue", err)
-		return
-	}
-	res, err := h.Login.Finish(w, r, tg.Tenant, tg.App.ID)
-	if err != nil {
-		h.Fail(w, r, &tg, "saml continue", err)
-		return
-	}
 	var p payload
-	if err := json.Unmarshal(res.Payload, &p); err != nil || p.Proto != Protocol {
-		h.Fail(w, r, &tg, "saml continue", fmt.Errorf("flow payload is not a SAML request: %w", login.ErrFlow))
-		return
+	if tg, res, ok := h.Finish(w, r, Protocol, &p); ok {
+		h.respond(w, r, tg, res, p)
 	}
-	tg.App = res.App
-	h.respond(w, r, tg, res, p)
 }
+
+// ProtocolName names the protocol of the payload (idphttp.Payload).
+func (p *payload) ProtocolName() string { return p.Proto }
 
 // respond issues the Response (SAML core §3.2.2, profiles §4.1.4.2;
 // M365-CONTRACT.md §5) and posts it to the application's login URL by the

@@ -212,25 +212,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, tg idphttp.Targ
 
 // continueSignIn ends a sign-in that went through the login pages.
 func (h *Handler) continueSignIn(w http.ResponseWriter, r *http.Request) {
-	tg, err := h.Resolve(r)
-	if err != nil {
-		h.Fail(w, r, nil, "wsfed continue", err)
-		return
-	}
-	res, err := h.Login.Finish(w, r, tg.Tenant, tg.App.ID)
-	if err != nil {
-		h.Fail(w, r, &tg, "wsfed continue", err)
-		return
-	}
 	var p payload
-	if err := json.Unmarshal(res.Payload, &p); err != nil || p.Proto != Protocol {
-		// A flow another protocol started (its continue URL names it).
-		h.Fail(w, r, &tg, "wsfed continue", fmt.Errorf("flow payload is not a WS-Federation request: %w", login.ErrFlow))
-		return
+	if tg, res, ok := h.Finish(w, r, Protocol, &p); ok {
+		h.respond(w, r, tg, res, p)
 	}
-	tg.App = res.App
-	h.respond(w, r, tg, res, p)
 }
+
+// ProtocolName names the protocol of the payload (idphttp.Payload).
+func (p *payload) ProtocolName() string { return p.Proto }
 
 // respond issues the token and writes the form that posts it to Microsoft
 // (WS-Federation 1.2 §13; M365-CONTRACT.md §4): wa, wresult and wctx,
