@@ -258,7 +258,6 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 	return info, nil
 }
 
-
 func printDemo(w io.Writer, info demoInfo) {
 	fmt.Fprintf(w, `Portico demo is running (press Ctrl-C to stop; all data is thrown away).
 

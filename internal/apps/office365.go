@@ -118,12 +118,14 @@ var (
 	PromptLoginBehaviors = map[string]string{
 		"translateToFreshPasswordAuthentication": "When an application asks for a fresh sign-in, Microsoft 365 sends wfresh=0 and Portico asks for the password again.",
 		"nativeSupport":                          "Microsoft 365 passes prompt=login to Portico as it is; Portico asks for the password again.",
-		"disabled":                               "Microsoft 365 sends nothing; Portico may answer from its single sign-on session.",
+		"disabled":                               "When an application asks for a fresh sign-in, Microsoft 365 sends only wfresh=0 (no wauth, no prompt); Portico asks for the password again.",
 	}
 )
 
 // Automatic reports whether "Federate automatically" is on (the default).
-func (f Federation) Automatic() bool { return f.FederateAutomatically == nil || *f.FederateAutomatically }
+func (f Federation) Automatic() bool {
+	return f.FederateAutomatically == nil || *f.FederateAutomatically
+}
 
 // EffectiveMode is the mode, ModeGraph when unset.
 func (f Federation) EffectiveMode() string {

@@ -130,8 +130,23 @@ func LoadSeedFile(path string) (SeedFile, error) {
 	return f, nil
 }
 
-// Seed adds the tenants of f, replacing tenants with the same id.
+// Seed adds the tenants of f, replacing tenants with the same id. f is
+// read as the JSON document it stands for, so a SeedFile built in Go — a
+// Dump fed back, with its []string and json.RawMessage values — is checked
+// exactly like a seed file.
 func (s *Server) Seed(f SeedFile) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("m365sim: encoding seed: %w", err)
+	}
+	if f, err = ParseSeed(bytes.NewReader(b)); err != nil {
+		return err
+	}
+	return s.seedDecoded(f)
+}
+
+// seedDecoded is Seed for a SeedFile decoded from JSON (ParseSeed).
+func (s *Server) seedDecoded(f SeedFile) error {
 	if f.AuthnRequestSigning != nil {
 		if err := s.loadSAMLSigner(f.AuthnRequestSigning); err != nil {
 			return err
@@ -691,7 +706,7 @@ func (s *Server) loadState(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := s.Seed(f); err != nil {
+	if err := s.seedDecoded(f); err != nil {
 		return false, fmt.Errorf("m365sim: loading state %s: %w", path, err)
 	}
 	s.store.dirty = false
@@ -766,7 +781,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			adminErr(http.StatusBadRequest, err.Error())
 			return
 		}
-		if err := s.Seed(f); err != nil {
+		if err := s.seedDecoded(f); err != nil {
 			adminErr(http.StatusBadRequest, err.Error())
 			return
 		}

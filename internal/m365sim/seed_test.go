@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1" //nolint:gosec // x5t
+	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"os"
@@ -141,5 +142,31 @@ func TestAdminAPI(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 400 {
 		t.Fatalf("bad seed: %d", res.StatusCode)
+	}
+}
+
+// A Dump fed back to Seed in Go, without a JSON file in between, gives the
+// same state (its []string and json.RawMessage values are read as JSON).
+func TestSeedDumpInGo(t *testing.T) {
+	f, err := LoadSeedFile("testdata/seed-example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(WithHTTP(), WithSeed(f), WithSigningKey(fixtures().sign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Dump()
+	s2, err := New(WithHTTP(), WithSigningKey(fixtures().sign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Seed(d); err != nil {
+		t.Fatalf("Seed(Dump()): %v", err)
+	}
+	want, _ := json.Marshal(d)
+	got, _ := json.Marshal(s2.Dump())
+	if !bytes.Equal(got, want) {
+		t.Fatalf("state after Seed(Dump()):\n%s\nwant\n%s", got, want)
 	}
 }
