@@ -290,6 +290,7 @@ func TestEnrolmentOfAuthenticator(t *testing.T) {
 	if u.TOTPSecret == "" || len(f.Recovery) != 10 {
 		t.Fatalf("secret %q, %d recovery codes", u.TOTPSecret, len(f.Recovery))
 	}
+	recovery := f.Recovery
 	checkClaims(t, e, token(t, e, f, "ctx"), u, "contoso.com", true)
 	// The enrolled authenticator works in another browser.
 	e.Clock.Add(31 * time.Second)
@@ -298,6 +299,25 @@ func TestEnrolmentOfAuthenticator(t *testing.T) {
 		t.Fatalf("after enrolment: %v", f.Steps)
 	}
 	checkClaims(t, e, token(t, e, f, "ctx"), u, "contoso.com", true)
+
+	// Lost phone: a recovery code, in the page's recovery field, works once.
+	for i, want := range []string{"", "totp"} {
+		b := e.Browser()
+		p := b.Get(e.WSFedURL(idptest.SignInQuery(u.UPN, "ctx")))
+		form := p.Forms()[0]
+		form.Values.Set("password", u.Password)
+		p = b.Post(form.Action, form.Values)
+		if p.Step() != "totp" {
+			t.Fatalf("round %d: after the password: %s", i, p)
+		}
+		form = p.Forms()[0]
+		form.Values.Set("recovery", recovery[0]) // the second use must fail
+		form.Values.Set("code", "")
+		p = b.Post(form.Action, form.Values)
+		if p.Step() != want {
+			t.Fatalf("round %d: recovery code: step %q, want %q: %s", i, p.Step(), want, p)
+		}
+	}
 }
 
 func TestRefusals(t *testing.T) {

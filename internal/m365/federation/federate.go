@@ -35,6 +35,9 @@ var (
 	ErrAutomaticMode = errors.New("uncheck \"Federate automatically\" before disconnecting (so that Portico does not federate the domain again)")
 	// ErrNotRoot: a subdomain follows its root and is not federated itself.
 	ErrNotRoot = errors.New("the domain is a subdomain: federate its root domain")
+	// ErrNextNotRegistered: the next certificate cannot sign in to Microsoft
+	// Graph yet; the rollover stopped before Portico depends on it.
+	ErrNextNotRegistered = errors.New("the next certificate is not registered on the app registration")
 	// ErrElsewhere: the domain is federated to another identity provider.
 	ErrElsewhere = errors.New("the domain is federated to another identity provider; Portico does not touch it")
 )
@@ -250,6 +253,23 @@ func (s *Service) Rollover(ctx context.Context, t directory.Tenant, app apps.App
 		return append(steps, RolloverStep{Step: "create next certificate", Detail: err.Error()}), err
 	}
 	steps = append(steps, RolloverStep{Step: "create next certificate", OK: true, Detail: "thumbprint " + next.ThumbprintSHA1()})
+	if app.Office365.EffectiveMode() == apps.ModeGraph {
+		// After the switch Portico authenticates to Graph with the new
+		// certificate too: check now that the app registration holds it, so
+		// that the rollover never leaves Portico locked out of Graph.
+		step := RolloverStep{Step: "check the next certificate with Microsoft Graph", OK: true, Detail: "the app registration accepts it"}
+		gNext, err := s.connectAs(ctx, t, app, next)
+		if err == nil {
+			_, err = gNext.Token(ctx)
+		}
+		if err != nil {
+			step.OK = false
+			step.Detail = "upload the next certificate (thumbprint " + next.ThumbprintSHA1() + ") to the app registration " +
+				"(Certificates & secrets → Certificates → Upload certificate; GET …/certificates/{id}/download), then run the rollover again: " + err.Error()
+			return append(steps, step), fmt.Errorf("rollover: %w", ErrNextNotRegistered)
+		}
+		steps = append(steps, step)
+	}
 	g, err := s.connect(ctx, t, app)
 	if err != nil {
 		return append(steps, RolloverStep{Step: "connect", Detail: err.Error()}), err

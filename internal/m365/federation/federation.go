@@ -15,6 +15,7 @@ import (
 	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/m365/graph"
 	"github.com/portico-idp/portico/internal/secrets"
+	"github.com/portico-idp/portico/internal/signing"
 )
 
 // Graph is what federation needs of Microsoft Graph (internal/m365/graph
@@ -39,6 +40,9 @@ type Service struct {
 	log       *slog.Logger
 	// connect builds the Graph client of an application (tests replace it).
 	connect func(ctx context.Context, t directory.Tenant, app apps.Application) (Graph, error)
+	// connectAs builds one that authenticates with a given certificate
+	// (rollover checks the next one before Portico depends on it).
+	connectAs func(ctx context.Context, t directory.Tenant, app apps.Application, cert *signing.Certificate) (Graph, error)
 }
 
 // Option configures a Service.
@@ -53,7 +57,12 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // WithGraph replaces how an application's Graph client is made (tests).
 func WithGraph(connect func(ctx context.Context, t directory.Tenant, app apps.Application) (Graph, error)) Option {
-	return func(s *Service) { s.connect = connect }
+	return func(s *Service) {
+		s.connect = connect
+		s.connectAs = func(ctx context.Context, t directory.Tenant, app apps.Application, _ *signing.Certificate) (Graph, error) {
+			return connect(ctx, t, app)
+		}
+	}
 }
 
 // New returns the federation service. publicURL is Portico's external base
@@ -62,7 +71,10 @@ func WithGraph(connect func(ctx context.Context, t directory.Tenant, app apps.Ap
 func New(adm *admin.Service, keys *secrets.Keyring, publicURL string, opts ...Option) *Service {
 	s := &Service{admin: adm, keys: keys, publicURL: strings.TrimSuffix(publicURL, "/"), http: http.DefaultClient,
 		log: slog.New(slog.DiscardHandler)}
-	s.connect = s.graphClient
+	s.connect = func(ctx context.Context, t directory.Tenant, app apps.Application) (Graph, error) {
+		return s.graphClient(ctx, t, app, nil)
+	}
+	s.connectAs = s.graphClient
 	for _, o := range opts {
 		o(s)
 	}
@@ -73,7 +85,7 @@ func New(adm *admin.Service, keys *secrets.Keyring, publicURL string, opts ...Op
 // Graph mode with the application's own signing certificate (the one
 // uploaded to the Azure app registration), in Microsoft Online mode with
 // the stored administrator's password.
-func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.Application) (Graph, error) {
+func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.Application, cert *signing.Certificate) (Graph, error) {
 	o := app.Office365
 	opts := []graph.Option{graph.WithHTTPClient(s.http), graph.WithLogger(s.log), graph.WithRetryBudget(30 * time.Second)}
 	if o.AuthorityURL != "" {
@@ -96,11 +108,14 @@ func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.
 		}
 		opts = append(opts, graph.WithPassword(tenant, o.MSOnlineClient(), o.MSOnlineUsername, password))
 	default:
-		keys, err := s.admin.SigningKeys(ctx, t.ID, app.ID)
-		if err != nil {
-			return nil, err
+		if cert == nil {
+			keys, err := s.admin.SigningKeys(ctx, t.ID, app.ID)
+			if err != nil {
+				return nil, err
+			}
+			cert = keys.Current
 		}
-		opts = append(opts, graph.WithCertificate(o.DirectoryID, o.ClientID, keys.Current))
+		opts = append(opts, graph.WithCertificate(o.DirectoryID, o.ClientID, cert))
 	}
 	return graph.New(opts...)
 }

@@ -372,7 +372,22 @@ func TestRollover(t *testing.T) {
 	}
 	f.app, _ = f.admin.Store().GetApplication(f.ctx, f.tenant.ID, f.app.ID)
 	old, _ := f.admin.SigningKeys(f.ctx, f.tenant.ID, f.app.ID)
+	// The next certificate is not on the app registration yet: the rollover
+	// stops before Portico would lock itself out of Graph, and says what to
+	// upload.
 	steps, err := f.fed.Rollover(f.ctx, f.tenant, f.app)
+	pending, _ := f.admin.SigningKeys(f.ctx, f.tenant.ID, f.app.ID)
+	if !errors.Is(err, ErrNextNotRegistered) || pending.Next == nil || len(steps) != 2 ||
+		!strings.Contains(steps[1].Detail, pending.Next.ThumbprintSHA1()) || pending.Current.Base64() != old.Current.Base64() {
+		t.Fatalf("rollover without the next certificate registered: %v %+v", err, steps)
+	}
+	if fc := f.simDomain("contoso.com").FederationConfiguration; fc["nextSigningCertificate"] != nil {
+		t.Fatalf("a stopped rollover published the next certificate: %v", fc)
+	}
+	if err := f.sim.RegisterAppCertificate(directoryID, clientID, pending.Next.Cert); err != nil {
+		t.Fatal(err)
+	}
+	steps, err = f.fed.Rollover(f.ctx, f.tenant, f.app)
 	if err != nil {
 		t.Fatalf("rollover: %v %+v", err, steps)
 	}
@@ -381,8 +396,12 @@ func TestRollover(t *testing.T) {
 	if now.Current.Base64() == old.Current.Base64() || fc["signingCertificate"] != now.Current.Base64() || fc["nextSigningCertificate"] != nil {
 		t.Fatalf("after rollover: %v", fc)
 	}
-	if len(steps) != 4 {
+	if len(steps) != 5 {
 		t.Fatalf("steps %+v", steps)
+	}
+	// Portico still reaches Graph with the new certificate.
+	if rep, _ := f.fed.Verify(f.ctx, f.tenant, f.app, "contoso.com"); !rep.Compatible || rep.State != StateFederatedHere {
+		t.Fatalf("after rollover: %+v", rep)
 	}
 }
 

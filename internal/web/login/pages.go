@@ -204,7 +204,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 			h.internal(w, r, err)
 			return
 		}
-		code := r.PostForm.Get("code")
+		code := strings.TrimSpace(r.PostForm.Get("code"))
+		if code == "" && flow.Step == authn.StepTOTP {
+			code = r.PostForm.Get("recovery")
+		}
 		if flow.Step == authn.StepTOTP {
 			err = h.signin.CheckSecondFactor(ctx, u, code, clientAddr(r))
 		} else {
