@@ -55,14 +55,8 @@ func (a *API) listApplications(w http.ResponseWriter, r *http.Request, t directo
 }
 
 func (a *API) createApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	b, err := readBody(w, r, maxBody)
-	if err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	m, err := fields(b)
-	if err != nil {
-		writeProblem(w, r, a.log, err)
+	m, ok := a.readFields(w, r)
+	if !ok {
 		return
 	}
 	in, err := mergePatch(apps.Application{Enabled: true}, m, "id", "createdAt", "updatedAt", "msOnlinePasswordSet")
@@ -92,14 +86,8 @@ func (a *API) getApplication(w http.ResponseWriter, r *http.Request, t directory
 }
 
 func (a *API) patchApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	b, err := readBody(w, r, maxBody)
-	if err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	m, err := fields(b)
-	if err != nil {
-		writeProblem(w, r, a.log, err)
+	m, ok := a.readFields(w, r)
+	if !ok {
 		return
 	}
 	app, err := a.svc.UpdateApplication(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), func(cur *apps.Application) error {
@@ -268,14 +256,8 @@ func (a *API) listPolicies(w http.ResponseWriter, r *http.Request, t directory.T
 }
 
 func (a *API) createPolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	b, err := readBody(w, r, maxBody)
-	if err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	m, err := fields(b)
-	if err != nil {
-		writeProblem(w, r, a.log, err)
+	m, ok := a.readFields(w, r)
+	if !ok {
 		return
 	}
 	in, err := mergePatch(policyJSON{SecondFactor: authn.FactorTOTP, SessionIdleMinutes: 60, SessionMaxMinutes: 720}, m, policyReadOnly...)
@@ -303,14 +285,8 @@ func (a *API) getPolicy(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) patchPolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	b, err := readBody(w, r, maxBody)
-	if err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	m, err := fields(b)
-	if err != nil {
-		writeProblem(w, r, a.log, err)
+	m, ok := a.readFields(w, r)
+	if !ok {
 		return
 	}
 	p, err := a.svc.UpdatePolicy(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), func(p *authn.Policy) error {

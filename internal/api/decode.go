@@ -104,3 +104,17 @@ func applyFields(m map[string]json.RawMessage, fs []stringField, create bool) er
 	}
 	return nil
 }
+
+// readFields reads a JSON object body into its members, or answers with
+// the problem.
+func (a *API) readFields(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
+	b, err := readBody(w, r, maxBody)
+	if err == nil {
+		var m map[string]json.RawMessage
+		if m, err = fields(b); err == nil {
+			return m, true
+		}
+	}
+	writeProblem(w, r, a.log, err)
+	return nil, false
+}
