@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/portico-idp/portico/internal/apps"
@@ -169,8 +170,8 @@ func runAppConfigure(ctx context.Context, args []string, stdout, stderr io.Write
 	several := fs.Bool("one-of-several", false, "the domains are several federated to this organization (each gets its own issuer)")
 	auto := fs.Bool("federate-automatically", true, "let Portico write the federation configuration (false: show manual settings)")
 	protocol := fs.String("protocol", "", "wsFed or saml")
-	mfa := fs.String("mfa-behavior", "", "acceptIfMfaDoneByFederatedIdp, enforceMfaByFederatedIdp or rejectMfaByFederatedIdp")
-	prompt := fs.String("prompt-login-behavior", "", "translateToFreshPasswordAuthentication, nativeSupport or disabled")
+	mfa := fs.String("mfa-behavior", "", "federatedIdpMfaBehavior:"+choices(apps.MFABehaviors))
+	prompt := fs.String("prompt-login-behavior", "", "promptLoginBehavior:"+choices(apps.PromptLoginBehaviors))
 	authority := fs.String("authority-url", "", "Microsoft Entra login host (an m365sim URL offline)")
 	graphURL := fs.String("graph-url", "", "Microsoft Graph base URL (an m365sim URL + /v1.0 offline)")
 	loginURL := fs.String("login-url", "", "where sign-in responses are posted (an m365sim URL + /login.srf offline)")
@@ -245,4 +246,18 @@ func runAppConfigure(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "application %s updated (domains: %s)\n", app.ID, strings.Join(app.Office365.DomainNames(), ", "))
 	return nil
+}
+
+// choices lists setting values with their sentences, for --help.
+func choices(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString("\n          " + k + ": " + m[k])
+	}
+	return b.String()
 }

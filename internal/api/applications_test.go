@@ -15,7 +15,7 @@ func TestApplicationsAPI(t *testing.T) {
 	tb := "/api/v1/tenants/alpha"
 	r := e.do("GET", "/api/v1/library", e.tokA, nil)
 	want(t, r, 200)
-	if !strings.Contains(string(r.body), `"kind":"office365"`) {
+	if !strings.Contains(string(r.body), `"kind":"office365"`) || !strings.Contains(string(r.body), `"enforceMfaByFederatedIdp":"When Microsoft 365 needs a second factor`) {
 		t.Fatalf("library %s", r.body)
 	}
 	gid := e.do("POST", tb+"/groups", e.tokA, map[string]string{"name": "Office 365 Users"}).json(t)["id"].(string)

@@ -27,7 +27,19 @@ const (
 
 // Library describes the kinds an administrator can add.
 var Library = []LibraryEntry{
-	{Kind: KindOffice365, Name: "Office 365", Description: "Microsoft 365: federated sign-in (WS-Federation, SAML 2.0, WS-Trust) for your domains and directory synchronization through Microsoft Graph."},
+	{Kind: KindOffice365, Name: "Office 365", Description: "Microsoft 365: federated sign-in (WS-Federation, SAML 2.0, WS-Trust) for your domains and directory synchronization through Microsoft Graph.",
+		Choices: map[string]map[string]string{
+			"office365.federatedIdpMfaBehavior": MFABehaviors,
+			"office365.promptLoginBehavior":     PromptLoginBehaviors,
+			"office365.mode": {
+				ModeGraph:    "Microsoft Graph with an app registration and Portico's certificate (recommended).",
+				ModeMSOnline: "Deprecated by Microsoft: an @….onmicrosoft.com administrator and password, which cannot use multi-factor authentication.",
+			},
+			"office365.protocol": {
+				"wsFed": "WS-Federation (the default; what Microsoft 365 has always used with AD FS).",
+				"saml":  "SAML 2.0 (Microsoft 365 posts an AuthnRequest; Portico answers with a signed assertion).",
+			},
+		}},
 }
 
 // LibraryEntry is one kind of application in the library.
@@ -35,6 +47,9 @@ type LibraryEntry struct {
 	Kind        Kind   `json:"kind"`
 	Name        string `json:"name"`
 	Description string `json:"description"`
+	// Choices explains the values of the kind's multiple-choice settings,
+	// one sentence each, as the Federation tab shows them.
+	Choices map[string]map[string]string `json:"choices,omitempty"`
 }
 
 // Application is a configured instance of a library entry in a tenant.

@@ -190,6 +190,11 @@ func (s *Service) checkSettings(rep *Report, app apps.Application, domain string
 			missing = append(missing, "the Directory (tenant) ID (a GUID from the Azure app registration's overview)")
 		}
 	}
+	if o.EffectiveMode() == apps.ModeMSOnline {
+		rep.add(Check{ID: "mode", Title: "Connection mode", Status: Warn,
+			Detail: "Microsoft Online mode is deprecated by Microsoft and cannot work for administrators who must use multi-factor authentication",
+			Fix:    "switch to Microsoft Graph: register an app in Azure, upload Portico's certificate, and enter its client and tenant ids"})
+	}
 	if !app.Enabled {
 		rep.add(Check{ID: "enabled", Title: "The application is enabled", Status: Warn,
 			Detail: "the application is disabled: once federated, every sign-in to Office 365 would be refused",
