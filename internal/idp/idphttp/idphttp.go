@@ -321,7 +321,7 @@ func (b *Base) Finish(w http.ResponseWriter, r *http.Request, protocol string, p
 		b.Fail(w, r, nil, what, err)
 		return tg, nil, false
 	}
-	res, err := b.Login.Finish(w, r, tg.Tenant, tg.App.ID)
+	res, err := b.Login.Finish(w, r, tg.Tenant, tg.App)
 	if err != nil {
 		b.Fail(w, r, &tg, what, err)
 		return tg, nil, false
@@ -331,6 +331,5 @@ func (b *Base) Finish(w http.ResponseWriter, r *http.Request, protocol string, p
 		b.Fail(w, r, &tg, what, fmt.Errorf("flow payload is not a %s request: %w", protocol, login.ErrFlow))
 		return tg, nil, false
 	}
-	tg.App = res.App
 	return tg, res, true
 }

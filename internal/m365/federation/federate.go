@@ -69,10 +69,7 @@ func (s *Service) Federate(ctx context.Context, t directory.Tenant, app apps.App
 	if err != nil {
 		return res, err
 	}
-	g, err := s.connect(ctx, t, app)
-	if err != nil {
-		return res, err
-	}
+	g := rep.graph // a compatible report comes from a working connection
 	switch rep.State {
 	case StateManaged:
 		_, err = g.CreateFederationConfiguration(ctx, res.Domain, want)
@@ -210,10 +207,7 @@ func (s *Service) Disconnect(ctx context.Context, t directory.Tenant, app apps.A
 	if rep.RootDomain != rep.Domain {
 		return res, ErrNotRoot
 	}
-	g, err := s.connect(ctx, t, app)
-	if err != nil {
-		return res, err
-	}
+	g := rep.graph // the state was read through it
 	err = g.DeleteFederationConfiguration(ctx, res.Domain, rep.current.ID)
 	res.Action = "deleted"
 	res.State = s.readState(ctx, g, res.Domain, rep.app)

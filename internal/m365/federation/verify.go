@@ -59,6 +59,9 @@ type Report struct {
 	current *graph.InternalDomainFederation
 	// app is the application verified (to recognize its issuers).
 	app appRef
+	// graph is the client Verify connected with, for the write that follows
+	// (one token, not two).
+	graph Graph
 }
 
 // appRef names an application's issuers.
@@ -101,6 +104,7 @@ func (s *Service) Verify(ctx context.Context, t directory.Tenant, app apps.Appli
 		return rep, nil
 	}
 	g, cerr := s.connect(ctx, t, app)
+	rep.graph = g
 	if cerr != nil {
 		err := cerr
 		rep.add(Check{ID: "token", Title: "Sign in to Microsoft Graph", Status: Fail, Detail: err.Error(),
@@ -156,7 +160,13 @@ func (s *Service) Verify(ctx context.Context, t directory.Tenant, app apps.Appli
 		rep.add(Check{ID: "root", Title: "Root domain", Status: Pass, Detail: domain + " is a root domain"})
 	}
 	rep.Issuer = s.issuer(t, app, app.RootDomainIn(domain, rep.RootDomain))
-	s.checkState(ctx, &rep, g, rep.RootDomain)
+	if rep.RootDomain != domain {
+		if d, err = g.GetDomain(ctx, rep.RootDomain); err != nil {
+			rep.add(graphFailure("state", "Current federation", err))
+			return rep, nil
+		}
+	}
+	s.checkState(ctx, &rep, g, d)
 	s.checkIssuers(ctx, &rep, g, domains)
 	return rep, nil
 }
@@ -358,12 +368,8 @@ func rootOf(domain string, all []graph.Domain) string {
 }
 
 // checkState tells managed, federated here, or federated elsewhere.
-func (s *Service) checkState(ctx context.Context, rep *Report, g Graph, root string) {
-	d, err := g.GetDomain(ctx, root)
-	if err != nil {
-		rep.add(graphFailure("state", "Current federation", err))
-		return
-	}
+func (s *Service) checkState(ctx context.Context, rep *Report, g Graph, d *graph.Domain) {
+	root := strings.ToLower(d.ID)
 	if !d.Federated() {
 		rep.State = StateManaged
 		rep.add(Check{ID: "state", Title: "Current federation", Status: Pass, Detail: root + " is managed (cloud passwords): ready to federate"})

@@ -198,12 +198,13 @@ func latest(a, b time.Time) time.Time {
 // done, or belongs to another browser.
 var ErrFlow = errors.New("sign-in not found, expired, unfinished or started in another browser")
 
-// Finish returns the result of a completed flow and deletes the flow, so
-// that a continue URL works exactly once.
-func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, t directory.Tenant, appID string) (*Result, error) {
+// Finish returns the result of a completed flow of app (which the caller
+// has just read) and deletes the flow, so that a continue URL works exactly
+// once.
+func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, t directory.Tenant, app apps.Application) (*Result, error) {
 	ctx := r.Context()
 	flow, err := h.flowFor(r, t, r.URL.Query().Get("flow"))
-	if err != nil || flow.Step != authn.StepDone || flow.AppID != appID {
+	if err != nil || flow.Step != authn.StepDone || flow.AppID != app.ID {
 		return nil, ErrFlow
 	}
 	if err := h.store.DeleteLoginFlow(ctx, flow.ID); err != nil {
@@ -211,10 +212,6 @@ func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, t directory.Ten
 		return nil, ErrFlow
 	}
 	u, err := h.store.GetUser(ctx, t.ID, flow.UserID)
-	if err != nil {
-		return nil, err
-	}
-	app, err := h.store.GetApplication(ctx, t.ID, appID)
 	if err != nil {
 		return nil, err
 	}
