@@ -59,7 +59,8 @@ type Limits struct {
 	PerClient int64
 	// Window is the fixed window failures are counted in. A bucket's
 	// window opens with its first counted attempt, so a lockout ends at
-	// most Window after the failure that started the count.
+	// most Window after the failure that started the count. At most 24
+	// hours: housekeeping deletes counters a day after their window opens.
 	Window time.Duration
 	// FamiliarFor is how long an address stays familiar after the user's
 	// last completed sign-in from it.
@@ -108,6 +109,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Window <= 0 {
 		l.Window = d.Window
+	}
+	if l.Window > 24*time.Hour {
+		l.Window = 24 * time.Hour
 	}
 	if l.FamiliarFor <= 0 {
 		l.FamiliarFor = d.FamiliarFor

@@ -358,8 +358,8 @@ func TestLimitsDefaults(t *testing.T) {
 	if got := (Limits{}).withDefaults(); got != DefaultLimits {
 		t.Fatalf("zero limits = %+v; want the defaults %+v", got, DefaultLimits)
 	}
-	got := Limits{Unfamiliar: 4, IPv4Prefix: 33, IPv6Prefix: -1}.withDefaults()
-	if got.Unfamiliar != 4 || got.Familiar != DefaultLimits.Familiar || got.IPv4Prefix != 32 || got.IPv6Prefix != 64 {
+	got := Limits{Unfamiliar: 4, IPv4Prefix: 33, IPv6Prefix: -1, Window: 48 * time.Hour}.withDefaults()
+	if got.Unfamiliar != 4 || got.Familiar != DefaultLimits.Familiar || got.IPv4Prefix != 32 || got.IPv6Prefix != 64 || got.Window != 24*time.Hour {
 		t.Fatalf("partial limits = %+v", got)
 	}
 	s := New(nil, nil, WithLimits(Limits{Familiar: 7}))
