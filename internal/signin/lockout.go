@@ -173,11 +173,16 @@ func (s *Service) begin(ctx context.Context, tenantID, subject, userID, step, cl
 		bucket, limit = "familiar", l.Familiar
 	}
 	a.key = "lockout:" + step + ":" + bucket + ":" + tenantID + ":" + subject
-	n, err := s.store.Hit(ctx, a.key, l.Window, now)
+	// An address over its own limit is refused first, without spending
+	// the budget of the user it names: it tries nothing.
+	c, err := s.store.Hits(ctx, a.clientKey, l.Window, now)
 	if err != nil {
 		return a, err
 	}
-	c, err := s.store.Hits(ctx, a.clientKey, l.Window, now)
+	if c >= l.PerClient {
+		return a, ErrThrottled
+	}
+	n, err := s.store.Hit(ctx, a.key, l.Window, now)
 	if err != nil {
 		return a, err
 	}
@@ -188,9 +193,6 @@ func (s *Service) begin(ctx context.Context, tenantID, subject, userID, step, cl
 			s.log.WarnContext(ctx, "sign-in attempts refused: too many failures", "tenant", tenantID, "user", userID,
 				"step", step, "bucket", bucket, "limit", limit, "client", client)
 		}
-		return a, ErrThrottled
-	}
-	if c >= l.PerClient {
 		return a, ErrThrottled
 	}
 	return a, nil

@@ -1,9 +1,12 @@
 package signin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -365,5 +368,52 @@ func TestLimitsDefaults(t *testing.T) {
 	s := New(nil, nil, WithLimits(Limits{Familiar: 7}))
 	if s.limits.Familiar != 7 || s.limits.Unfamiliar != DefaultLimits.Unfamiliar || s.limits.Window != DefaultLimits.Window {
 		t.Fatalf("service limits = %+v", s.limits)
+	}
+}
+
+// TestClientLimitSparesTheUsersBudget: attempts refused because their
+// address is over its own limit test nothing, and do not use up the budget
+// of the user they name.
+func TestClientLimitSparesTheUsersBudget(t *testing.T) {
+	f := newLockoutFixture(t)
+	f.svc.limits.PerClient = 4
+	for i := range 4 {
+		f.password(fmt.Sprintf("name%d", i), "wrong", attacker)
+	}
+	for range 5 {
+		if got := outcome(f.password("john.smith", "correct horse", attacker)); got != "throttled" {
+			t.Fatalf("from an address over its limit: %s", got)
+		}
+	}
+	for i := range 2 {
+		if got := outcome(f.password("john.smith", "wrong", "198.51.100.8")); got != "wrong" {
+			t.Fatalf("failure %d from another address: %s", i+1, got)
+		}
+	}
+	if got := outcome(f.password("john.smith", "correct horse", "198.51.100.8")); got != "ok" {
+		t.Fatalf("third attempt from another address: %s", got)
+	}
+}
+
+// TestLockoutIsLoggedOnce: the first refusal of a window is logged, with
+// the user and the bucket but not the name typed.
+func TestLockoutIsLoggedOnce(t *testing.T) {
+	f := newLockoutFixture(t)
+	var buf bytes.Buffer
+	f.svc.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	for range 6 {
+		f.password("John.Smith@Contoso.com", "wrong", attacker)
+	}
+	logs := buf.String()
+	if n := strings.Count(logs, "too many failures"); n != 1 {
+		t.Fatalf("%d lockout log lines; want 1:\n%s", n, logs)
+	}
+	for _, want := range []string{`"user":"` + f.user.ID + `"`, `"bucket":"unfamiliar"`, `"step":"pw"`, `"client":"` + attacker + `"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(strings.ToLower(logs), "john.smith") {
+		t.Errorf("the name typed was logged:\n%s", logs)
 	}
 }
