@@ -43,6 +43,8 @@ type serveConfig struct {
 	// m365Client, when set, carries calls to Microsoft (the demo's
 	// in-process emulator).
 	m365Client *http.Client
+	// lockout sets the sign-in lockout limits (zero: the defaults).
+	lockout lockoutFlags
 }
 
 // server is a running Portico node.
@@ -95,7 +97,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		return nil, err
 	}
 	svc := admin.New(st, admin.WithLogger(log), admin.WithKeyring(keys))
-	sign := signin.New(st, keys, signin.WithLogger(log))
+	sign := signin.New(st, keys, signin.WithLogger(log), signin.WithLimits(cfg.lockout.limits()))
 	public = strings.TrimSuffix(public, "/")
 	logins := login.New(st, sign, log, strings.HasPrefix(public, "https://"))
 	m365Client, err := cfg.microsoftClient()
@@ -191,7 +193,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.m365CAFile, "m365-ca-file", "", "PEM file of extra certificate authorities to trust when calling Microsoft (for example m365sim's --cert-out file)")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key that encrypts secrets at rest (default with SQLite: DATA-DIR/master.key, created on first start; required with PostgreSQL, the same file on every node)")
+	cfg.lockout.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.lockout.check(); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, cfg.logLevel)

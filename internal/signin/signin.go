@@ -44,22 +44,6 @@ var (
 	ErrNoSession = errors.New("no valid session")
 )
 
-// Limits bound failed attempts. Counters live in the database, so they
-// hold across nodes.
-type Limits struct {
-	// PerUser attempts in Window before further ones are refused without
-	// checking; a success resets the count. Keyed by the name typed, so an
-	// unknown name is throttled exactly like a known one.
-	PerUser int64
-	// PerClient attempts from one client address in Window.
-	PerClient int64
-	Window    time.Duration
-}
-
-// DefaultLimits follow common IdP practice (NIST SP 800-63B §5.2.2 asks
-// for at most 100 consecutive failures; we stop far earlier per user).
-var DefaultLimits = Limits{PerUser: 10, PerClient: 200, Window: 15 * time.Minute}
-
 // Service performs sign-in steps.
 type Service struct {
 	store  storage.Storage
@@ -103,6 +87,7 @@ func New(store storage.Storage, keys *secrets.Keyring, opts ...Option) *Service 
 	if s.hasher == nil {
 		s.hasher = authn.NewHasher(authn.DefaultArgon2)
 	}
+	s.limits = s.limits.withDefaults()
 	return s
 }
 
@@ -110,37 +95,6 @@ func New(store storage.Storage, keys *secrets.Keyring, opts ...Option) *Service 
 func (s *Service) Hasher() *authn.Hasher { return s.hasher }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
-
-// throttle refuses an attempt over the limits. Attempts under the name
-// typed are counted before checking (so concurrent guesses cannot exceed
-// the limit) and cleared by a success; the client address's count is only
-// read here and grows with failures alone (see failed), so that many people
-// behind one address are not locked out by signing in.
-func (s *Service) throttle(ctx context.Context, nameKey, client string) error {
-	n, err := s.store.Hit(ctx, nameKey, s.limits.Window, s.stamp())
-	if err != nil {
-		return err
-	}
-	c, err := s.store.Hits(ctx, client, s.limits.Window, s.stamp())
-	if err != nil {
-		return err
-	}
-	if n > s.limits.PerUser || c >= s.limits.PerClient {
-		return ErrThrottled
-	}
-	return nil
-}
-
-// failed counts a failed attempt against the client address.
-func (s *Service) failed(ctx context.Context, client string) {
-	if _, err := s.store.Hit(ctx, client, s.limits.Window, s.stamp()); err != nil {
-		s.log.WarnContext(ctx, "count failed attempt", "err", err)
-	}
-}
-
-func userKey(tenantID, kind, name string) string {
-	return kind + ":" + tenantID + ":" + strings.ToLower(strings.TrimSpace(name))
-}
 
 // FindUser resolves what a person typed: a username, or a UPN (Microsoft
 // 365 sends the UPN as the username hint, which for a plain username is
@@ -156,27 +110,34 @@ func (s *Service) FindUser(ctx context.Context, tenantID, name string) (director
 
 // CheckPassword verifies a username (or UPN) and password. It takes the
 // same time whether or not the user exists, and counts the attempt against
-// the name and the client address.
+// the user (smart lockout, see lockout.go) and the client address.
 func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, client string) (directory.User, error) {
-	clientKey := userKey(tenantID, "client", client)
-	if err := s.throttle(ctx, userKey(tenantID, "pw", name), clientKey); err != nil {
-		s.hasher.VerifyNothing(password)
-		return directory.User{}, err
-	}
 	u, err := s.FindUser(ctx, tenantID, name)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return u, err
+		return directory.User{}, err
+	}
+	found := err == nil
+	subject, userID, err := s.passwordSubject(ctx, tenantID, name, u, found)
+	if err != nil {
+		return directory.User{}, err
+	}
+	a, err := s.begin(ctx, tenantID, subject, userID, stepPassword, client)
+	if err != nil {
+		if errors.Is(err, ErrThrottled) {
+			s.hasher.VerifyNothing(password)
+		}
+		return directory.User{}, err
 	}
 	var cred authn.Credentials
-	if err == nil {
+	if found {
 		cred, err = s.store.GetCredentials(ctx, tenantID, u.ID)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return u, err
 		}
 	}
-	if err != nil || cred.PasswordHash == "" {
+	if !found || err != nil || cred.PasswordHash == "" {
 		s.hasher.VerifyNothing(password)
-		s.failed(ctx, clientKey)
+		s.failed(ctx, a)
 		return directory.User{}, ErrInvalidCredentials
 	}
 	ok, rehash, err := s.hasher.Verify(password, cred.PasswordHash)
@@ -185,10 +146,13 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 		return directory.User{}, ErrInvalidCredentials
 	}
 	if !ok {
-		s.failed(ctx, clientKey)
+		s.failed(ctx, a)
 		return directory.User{}, ErrInvalidCredentials
 	}
-	if err := s.store.ClearHits(ctx, userKey(tenantID, "pw", name)); err != nil {
+	// For a user without an authenticator the password is the whole
+	// sign-in, and the address becomes familiar; otherwise the code does
+	// that (CheckSecondFactor).
+	if err := s.succeeded(ctx, a, u.Status == directory.StatusActive && !cred.HasTOTP()); err != nil {
 		return u, err
 	}
 	if rehash {
@@ -254,8 +218,8 @@ func (s *Service) PendingEnrolment(flowID string, u directory.User, sealed []byt
 // it is right, stores the secret and returns fresh recovery codes (shown
 // once).
 func (s *Service) ConfirmEnrolment(ctx context.Context, flowID string, u directory.User, sealed []byte, code, client string) ([]string, error) {
-	clientKey := userKey(u.TenantID, "client", client)
-	if err := s.throttle(ctx, userKey(u.TenantID, "totp", u.ID), clientKey); err != nil {
+	a, err := s.begin(ctx, u.TenantID, "user:"+u.ID, u.ID, stepCode, client)
+	if err != nil {
 		return nil, err
 	}
 	secret, err := s.keys.Open(sealed, flowBinding(flowID))
@@ -264,14 +228,14 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, flowID string, u directo
 	}
 	step, ok := authn.CheckTOTP(string(secret), code, s.now(), 0)
 	if !ok {
-		s.failed(ctx, clientKey)
+		s.failed(ctx, a)
 		return nil, ErrInvalidCode
 	}
 	codes, err := s.storeTOTP(ctx, u, string(secret), step)
 	if err != nil {
 		return nil, err
 	}
-	return codes, s.store.ClearHits(ctx, userKey(u.TenantID, "totp", u.ID))
+	return codes, s.succeeded(ctx, a, true)
 }
 
 // EnrolTOTP stores a TOTP secret directly (administrator or demo seeding)
@@ -322,12 +286,12 @@ func (s *Service) HasTOTP(ctx context.Context, tenantID, userID string) (bool, e
 // A TOTP code is accepted once: the step it belongs to is recorded with
 // compare-and-swap, so a replay — even a concurrent one — fails.
 func (s *Service) CheckSecondFactor(ctx context.Context, u directory.User, code, client string) error {
-	clientKey := userKey(u.TenantID, "client", client)
-	if err := s.throttle(ctx, userKey(u.TenantID, "totp", u.ID), clientKey); err != nil {
+	a, err := s.begin(ctx, u.TenantID, "user:"+u.ID, u.ID, stepCode, client)
+	if err != nil {
 		return err
 	}
 	now := s.now()
-	_, err := s.store.UpdateCredentials(ctx, u.TenantID, u.ID, func(c authn.Credentials) (authn.Credentials, error) {
+	_, err = s.store.UpdateCredentials(ctx, u.TenantID, u.ID, func(c authn.Credentials) (authn.Credentials, error) {
 		if !c.HasTOTP() {
 			return c, ErrInvalidCode
 		}
@@ -351,12 +315,12 @@ func (s *Service) CheckSecondFactor(ctx context.Context, u directory.User, code,
 		err = ErrInvalidCode
 	}
 	if errors.Is(err, ErrInvalidCode) {
-		s.failed(ctx, clientKey)
+		s.failed(ctx, a)
 	}
 	if err != nil {
 		return err
 	}
-	return s.store.ClearHits(ctx, userKey(u.TenantID, "totp", u.ID))
+	return s.succeeded(ctx, a, true)
 }
 
 // Authorize checks that an authenticated user may use an application.

@@ -67,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 	c := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	f := &fixture{st: st, clock: c, admin: admin.New(st, admin.WithClock(c.now))}
 	f.svc = New(st, testKeyring(t), WithClock(c.now), WithHasher(testHasher),
-		WithLimits(Limits{PerUser: 3, PerClient: 100, Window: 15 * time.Minute}))
+		WithLimits(Limits{Unfamiliar: 3, Familiar: 3, PerClient: 100, Window: 15 * time.Minute}))
 	f.tenant, _, err = f.admin.CreateTenant(ctx, "contoso", "Contoso", "@contoso.com")
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestRehashOnParameterChange(t *testing.T) {
 
 func TestTOTPEnrolmentAndReplay(t *testing.T) {
 	f := newFixture(t)
-	f.svc.limits.PerUser = 20 // this test makes many failed attempts on purpose
+	f.svc.limits.Unfamiliar, f.svc.limits.Familiar = 20, 20 // this test makes many failed attempts on purpose
 	ctx := context.Background()
 	e, sealed, err := f.svc.BeginEnrolment(ctx, "flow1", f.user)
 	if err != nil {
@@ -321,7 +321,7 @@ func TestSessionsAndAuthorize(t *testing.T) {
 // a stream of failures from it.
 func TestClientLimitCountsFailuresOnly(t *testing.T) {
 	f := newFixture(t)
-	f.svc.limits = Limits{PerUser: 3, PerClient: 5, Window: 15 * time.Minute}
+	f.svc.limits = Limits{Unfamiliar: 3, Familiar: 3, PerClient: 5, Window: 15 * time.Minute}.withDefaults()
 	ctx := context.Background()
 	for range 20 {
 		if _, err := f.svc.CheckPassword(ctx, f.tenant.ID, "john.smith", "correct horse", "192.0.2.1"); err != nil {

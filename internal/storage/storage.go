@@ -216,11 +216,22 @@ type SigninStorage interface {
 	// counting anything.
 	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
 	ClearHits(ctx context.Context, key string) error
+	// ReleaseHit takes back one event counted by Hit (an attempt counted
+	// before it was checked, which then succeeded); never below zero.
+	ReleaseHit(ctx context.Context, key string) error
+	// FamiliarAddress returns when the user last completed a sign-in from
+	// an address prefix, or ErrNotFound when never or when that record
+	// expired before now (smart lockout).
+	FamiliarAddress(ctx context.Context, tenantID, userID, prefix string, now time.Time) (time.Time, error)
+	// RememberAddress records that the user completed a sign-in from an
+	// address prefix at seen, valid until expires, and keeps only the keep
+	// most recently seen prefixes of the user.
+	RememberAddress(ctx context.Context, tenantID, userID, prefix string, seen, expires time.Time, keep int) error
 	// UseNonce records key as used until expires; a second use before then
 	// fails with ErrAlreadyExists (replay).
 	UseNonce(ctx context.Context, key string, expires time.Time) error
-	// DeleteExpired removes sessions, flows, nonces and counters that ended
-	// before now.
+	// DeleteExpired removes sessions, flows, nonces, counters and familiar
+	// addresses that ended before now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 	// HasSealedSecrets reports whether anything encrypted under the master
 	// key is stored (so that a lost key file is noticed, not replaced).

@@ -274,12 +274,20 @@ func (f registrarFunc) Register(mux *http.ServeMux) { f(mux) }
 // public URL's host to the test server, over TLS checked against the test
 // server's certificate. Requests for any other host fail: nothing leaves
 // the machine.
-func (e *Env) Transport() *http.Transport {
+func (e *Env) Transport() *http.Transport { return e.TransportFrom("") }
+
+// TransportFrom is Transport with connections made from the local address
+// ip (any address of 127.0.0.0/8 on Linux; "" lets the system choose), so
+// that the server sees requests from several client addresses.
+func (e *Env) TransportFrom(ip string) *http.Transport {
 	pub, _ := url.Parse(e.PublicURL)
 	addr := e.Server.Listener.Addr().String()
 	pool := x509.NewCertPool()
 	pool.AddCert(e.Server.Certificate())
 	d := &net.Dialer{Timeout: 5 * time.Second}
+	if ip != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+	}
 	return &http.Transport{
 		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 			host, _, _ := net.SplitHostPort(a)

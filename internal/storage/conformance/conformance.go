@@ -44,6 +44,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Sessions", testSessions},
 		{"LoginFlows", testLoginFlows},
 		{"ThrottleAndNonces", testThrottleAndNonces},
+		{"ReleaseHit", testReleaseHit},
+		{"FamiliarAddresses", testFamiliarAddresses},
 		{"Applications", testApplications},
 	}
 	for _, tt := range tests {

@@ -344,6 +344,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (err error) {
 		{"DeleteExpiredNonces", now},
 		// Counters are kept a day: no window is longer.
 		{"DeleteStaleThrottle", now.Add(-24 * time.Hour)},
+		{"DeleteExpiredFamiliarAddresses", now},
 	} {
 		if _, err := s.exec(ctx, s.q[q.name], s.t(q.at)); err != nil {
 			return fmt.Errorf("delete expired (%s): %w", q.name, s.classify(err))
