@@ -194,7 +194,8 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 	if rehash {
 		// The same password under stronger parameters: not a change, so
 		// no session ends and the change time stays.
-		if h, err := s.hasher.Hash(password); err == nil {
+		h, err := s.hasher.Hash(password)
+		if err == nil {
 			err = s.storeHash(ctx, tenantID, u.ID, h, false)
 		}
 		if err != nil {

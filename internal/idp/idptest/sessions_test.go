@@ -536,3 +536,36 @@ func TestInactiveUsersSessionDoesNotSignIn(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpAfterSessionEnded: a step-up asks only for the code because
+// the session vouches for the password; when the session ends while the
+// code page is open, the code alone signs no one in — the password is
+// asked again.
+func TestStepUpAfterSessionEnded(t *testing.T) {
+	f := newFixture(t)
+	f.UpdateApp(func(a *apps.Application) { a.PolicyID = f.PasswordOnly.ID })
+	u := f.AddUser(idptest.UserSpec{})
+	b := f.Browser()
+	if fl := b.SignIn(f.WSFedURL(idptest.SignInQuery(u.UPN, "ctx")), u); fl.Post == nil {
+		t.Fatal(fl.Last)
+	}
+	f.Clock.Add(time.Minute)
+	p := b.Get(f.WSFedURL(mfaQuery(u)))
+	if p.Step() != "totp" {
+		t.Fatalf("step-up: want the code page, got %s", p)
+	}
+	if status, body := f.call(t, http.MethodDelete, "/users/"+u.ID+"/sessions", ""); status != http.StatusOK {
+		t.Fatalf("DELETE sessions: %d %s", status, body)
+	}
+	form := p.Forms()[0]
+	form.Values.Set("code", f.TOTPCode(u))
+	p = b.Post(form.Action, form.Values)
+	if p.AutoPost() != nil || p.Step() != "password" || !strings.Contains(p.Text(), "session has ended") {
+		t.Fatalf("code after the session ended: want the password page saying why, got %s", p)
+	}
+	f.Clock.Add(31 * time.Second)
+	fl := b.Continue(p, u)
+	if _, mfa := token(t, f, "wsfed", fl); !mfa || strings.Join(fl.Steps, ",") != "password,totp" {
+		t.Fatalf("sign-in after: %v, MFA %v", fl.Steps, mfa)
+	}
+}

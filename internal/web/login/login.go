@@ -121,7 +121,7 @@ func (h *Handler) Start(w http.ResponseWriter, r *http.Request, t directory.Tena
 		return nil, fmt.Errorf("policy of %s: %w", app.ID, err)
 	}
 	needMFA := req.RequireMFA || pol.RequiresMFA()
-	sess, u, hasSession, err := h.session(r, t)
+	sess, u, hasSession, err := h.CurrentSession(r, t)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, t directory.Ten
 	if err != nil || flow.Step != authn.StepDone || flow.AppID != app.ID {
 		return nil, ErrFlow
 	}
-	sess, u, ok, err := h.session(r, t)
+	sess, u, ok, err := h.CurrentSession(r, t)
 	if err != nil {
 		return nil, err
 	}
@@ -244,10 +244,12 @@ func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, t directory.Ten
 	return &Result{User: u, App: app, AuthnInstant: latest(flow.PasswordAt, flow.MFAAt), MFA: !flow.MFAAt.IsZero(), Payload: flow.Request}, nil
 }
 
-// session returns the browser's active session in tenant t and its user;
-// ok is false when the browser has none (no cookie, or one whose session
-// has ended).
-func (h *Handler) session(r *http.Request, t directory.Tenant) (authn.Session, directory.User, bool, error) {
+// CurrentSession returns the browser's active session in tenant t and its
+// user; ok is false when the browser has none (no cookie, or one whose
+// session has ended — signin.Session decides). Anything that signs people
+// in from the browser's session (a launchpad, say) must read it here, not
+// from the cookie itself.
+func (h *Handler) CurrentSession(r *http.Request, t directory.Tenant) (authn.Session, directory.User, bool, error) {
 	c, err := r.Cookie(h.cookieName(sessionCookie, t))
 	if err != nil {
 		return authn.Session{}, directory.User{}, false, nil

@@ -203,7 +203,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		if flow.PasswordAt.IsZero() {
 			// A step-up: the password is vouched for by the browser's
 			// session, which must still be active and the same user's.
-			sess, _, ok, err := h.session(r, t)
+			sess, _, ok, err := h.CurrentSession(r, t)
 			if err != nil {
 				h.internal(w, r, err)
 				return
