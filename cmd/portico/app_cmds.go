@@ -247,7 +247,7 @@ func runAppCertificate(ctx context.Context, args []string, stdout, stderr io.Wri
 }
 
 func runUserSetPassword(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("user set-password", "Set a user's password, read from the first line of standard input.", stderr)
+	fs := flags("user set-password", "Set a user's password, read from the first line of standard input, and end all of the user's browser sessions.", stderr)
 	var af adminFlags
 	af.register(fs)
 	user := fs.String("user", "", "username or UPN (required)")
@@ -270,6 +270,6 @@ func runUserSetPassword(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err := s.signin.SetPassword(ctx, s.tenant.ID, u.ID, strings.TrimRight(line, "\r\n")); err != nil {
 		return describe(err)
 	}
-	fmt.Fprintf(stdout, "password of %s set\n", u.UPN)
+	fmt.Fprintf(stdout, "password of %s set; their browser sessions were ended\n", u.UPN)
 	return nil
 }

@@ -43,7 +43,7 @@ func commands() []command {
 		{[]string{"federation", "manual"}, "show the settings to federate a domain by hand", runFederation("manual")},
 		{[]string{"federation", "disconnect"}, "disconnect (defederate) a domain", runFederation("disconnect")},
 		{[]string{"federation", "rollover"}, "roll the signing certificate over on every federated domain", runFederation("rollover")},
-		{[]string{"user", "set-password"}, "set a user's password (read from standard input)", runUserSetPassword},
+		{[]string{"user", "set-password"}, "set a user's password (read from standard input) and end their browser sessions", runUserSetPassword},
 		{[]string{"m365sim"}, "run the Microsoft 365 tenant emulator (Entra sign-in and Graph)", m365sim.Command},
 		{[]string{"version"}, "print the version", runVersion},
 	}

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/storage"
@@ -76,13 +77,17 @@ func (s *Service) CreateUser(ctx context.Context, tenantID string, u directory.U
 }
 
 // UpdateUser applies change to a user and revalidates it, recomputing the
-// UPN when the username or organization changes.
+// UPN when the username or organization changes. A user who stops being
+// active (suspended, say) is signed out of every browser: reactivating the
+// user later does not revive those sessions.
 func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifMatch int64, change func(*directory.User) error) (directory.User, error) {
-	return retryCAS(func() (directory.User, error) {
+	var wasActive bool
+	nu, err := retryCAS(func() (directory.User, error) {
 		return s.store.UpdateUser(ctx, tenantID, id, func(u directory.User) (directory.User, error) {
 			if err := checkVersion(ifMatch, u.Version); err != nil {
 				return u, err
 			}
+			wasActive = u.Status == directory.StatusActive
 			if err := change(&u); err != nil {
 				return u, err
 			}
@@ -95,6 +100,14 @@ func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifMatch i
 			return directory.ValidateUser(u, org)
 		})
 	})
+	if err == nil && wasActive && nu.Status != directory.StatusActive {
+		n, rerr := s.store.RevokeUserSessions(ctx, tenantID, id, s.stamp())
+		if rerr != nil {
+			return nu, fmt.Errorf("user %s is %s, but their sessions were not ended (revoke them): %w", id, nu.Status, rerr)
+		}
+		s.log.InfoContext(ctx, "sessions revoked", "tenant", tenantID, "user", id, "count", n, "status", nu.Status)
+	}
+	return nu, err
 }
 
 // ImportItem is one user of a bulk import.

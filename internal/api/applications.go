@@ -313,7 +313,9 @@ func (a *API) deletePolicy(w http.ResponseWriter, r *http.Request, t directory.T
 }
 
 // setPassword sets a user's password (an administrator's reset, or the
-// first password of an imported user).
+// first password of an imported user) and ends the user's browser
+// sessions. The API has no browser session of its own to keep: it is
+// called with an administrator's bearer token.
 func (a *API) setPassword(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
 	b, err := readBody(w, r, maxBody)
 	if err != nil {
@@ -344,7 +346,8 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, t directory.Te
 }
 
 // resetTOTP removes a user's authenticator (lost phone): the next sign-in
-// that needs a second factor enrols a new one.
+// that needs a second factor enrols a new one. The user's browser sessions
+// end too.
 func (a *API) resetTOTP(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
 	id := r.PathValue("id")
 	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
@@ -369,7 +372,11 @@ func (a *API) revokeSessions(w http.ResponseWriter, r *http.Request, t directory
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	n, err := a.store.RevokeUserSessions(r.Context(), t.ID, id, time.Now().UTC())
+	if a.signin == nil {
+		writeProblem(w, r, a.log, errNoSignin)
+		return
+	}
+	n, err := a.signin.RevokeUserSessions(r.Context(), t.ID, id)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return

@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/authn"
 	"github.com/portico-idp/portico/internal/directory"
@@ -40,7 +38,9 @@ var (
 	ErrNotPermitted = errors.New("not permitted to use this application")
 	// ErrAppDisabled: the application is switched off.
 	ErrAppDisabled = errors.New("application is disabled")
-	// ErrNoSession: no valid session for the token.
+	// ErrNoSession: no valid session for the token; or a sign-in relied on
+	// a session, or a password, that is no longer valid. Either way the
+	// person must sign in afresh.
 	ErrNoSession = errors.New("no valid session")
 )
 
@@ -156,7 +156,13 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 		return u, err
 	}
 	if rehash {
-		if err := s.SetPassword(ctx, tenantID, u.ID, password); err != nil {
+		// The same password under stronger parameters: not a change, so
+		// no session ends and the change time stays.
+		h, err := s.hasher.Hash(password)
+		if err == nil {
+			err = s.storeHash(ctx, tenantID, u.ID, h, false)
+		}
+		if err != nil {
 			s.log.WarnContext(ctx, "rehash password", "user", u.ID, "err", err)
 		}
 	}
@@ -166,7 +172,12 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 	return u, nil
 }
 
-// SetPassword stores a new password hash for a user.
+// SetPassword stores a new password for a user (an administrator's set or
+// reset, from the API or the CLI) and ends all of the user's browser
+// sessions: whoever knew the old password, or holds a browser signed in
+// with it, must sign in again with the new one. A password proven in a
+// login flow before the change no longer starts a session either (see
+// Establish).
 func (s *Service) SetPassword(ctx context.Context, tenantID, userID, password string) error {
 	if len(password) < 8 {
 		return directory.Invalid("password", "must be at least 8 characters")
@@ -175,8 +186,23 @@ func (s *Service) SetPassword(ctx context.Context, tenantID, userID, password st
 	if err != nil {
 		return directory.Invalid("password", err.Error())
 	}
-	_, err = s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
-		c.PasswordHash, c.PasswordChangedAt, c.UpdatedAt = h, s.stamp(), s.stamp()
+	if err := s.storeHash(ctx, tenantID, userID, h, true); err != nil {
+		return err
+	}
+	if _, err := s.RevokeUserSessions(ctx, tenantID, userID); err != nil {
+		return fmt.Errorf("password of %s set, but its sessions were not ended (revoke them again): %w", userID, err)
+	}
+	return nil
+}
+
+// storeHash stores a password hash; changed records it as a new password
+// (a rehash of the same password is not).
+func (s *Service) storeHash(ctx context.Context, tenantID, userID, hash string, changed bool) error {
+	_, err := s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
+		c.PasswordHash, c.UpdatedAt = hash, s.stamp()
+		if changed || c.PasswordChangedAt.IsZero() {
+			c.PasswordChangedAt = s.stamp()
+		}
 		return c, nil
 	})
 	if err != nil {
@@ -264,13 +290,22 @@ func (s *Service) storeTOTP(ctx context.Context, u directory.User, secret string
 }
 
 // ResetTOTP removes a user's authenticator (administrator action, for a
-// lost phone): the next sign-in that needs one enrols again.
+// lost phone): the next sign-in that needs one enrols again. It also ends
+// all of the user's browser sessions: their second factor was proven with
+// the authenticator now written off, and a lost phone often goes with a
+// lost laptop whose browser is still signed in.
 func (s *Service) ResetTOTP(ctx context.Context, tenantID, userID string) error {
 	_, err := s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
 		c.TOTPSecret, c.TOTPEnrolledAt, c.TOTPLastStep, c.RecoveryHashes, c.UpdatedAt = nil, time.Time{}, 0, nil, s.stamp()
 		return c, nil
 	})
-	return err
+	if err != nil {
+		return fmt.Errorf("reset authenticator of %s: %w", userID, err)
+	}
+	if _, err := s.RevokeUserSessions(ctx, tenantID, userID); err != nil {
+		return fmt.Errorf("authenticator of %s removed, but its sessions were not ended (revoke them again): %w", userID, err)
+	}
+	return nil
 }
 
 // HasTOTP reports whether a user has an authenticator.
@@ -339,86 +374,6 @@ func (s *Service) Authorize(ctx context.Context, u directory.User, app apps.Appl
 		return ErrNotPermitted
 	}
 	return nil
-}
-
-// NewSession starts a browser session after a completed sign-in and
-// returns the cookie token.
-func (s *Service) NewSession(ctx context.Context, u directory.User, p authn.Policy, passwordAt, mfaAt time.Time) (string, authn.Session, error) {
-	token, hash, err := authn.NewToken(s.random)
-	if err != nil {
-		return "", authn.Session{}, err
-	}
-	now := s.stamp()
-	x := authn.Session{ID: uuid.Must(uuid.NewV7()).String(), TenantID: u.TenantID, UserID: u.ID, TokenHash: hash, CreatedAt: now,
-		LastSeenAt: now, ExpiresAt: now.Add(p.SessionMax), IdleTimeout: p.SessionIdle, PasswordAt: passwordAt, MFAAt: mfaAt}
-	if err := s.store.CreateSession(ctx, x); err != nil {
-		return "", x, err
-	}
-	x.Version = 1
-	return token, x, nil
-}
-
-// touchEvery limits session writes: last-seen is refreshed at most once a
-// minute, not on every request.
-const touchEvery = time.Minute
-
-// Session returns the active session of a cookie token in a tenant, and
-// refreshes its idle timer.
-func (s *Service) Session(ctx context.Context, tenantID, token string) (authn.Session, error) {
-	if token == "" {
-		return authn.Session{}, ErrNoSession
-	}
-	x, err := s.store.GetSessionByToken(ctx, authn.HashToken(token))
-	if errors.Is(err, storage.ErrNotFound) {
-		return x, ErrNoSession
-	}
-	if err != nil {
-		return x, err
-	}
-	now := s.stamp()
-	if x.TenantID != tenantID || !x.Active(now) {
-		return x, ErrNoSession
-	}
-	if now.Sub(x.LastSeenAt) >= touchEvery {
-		if nx, err := s.store.UpdateSession(ctx, x.ID, func(o authn.Session) (authn.Session, error) {
-			o.LastSeenAt = now
-			return o, nil
-		}); err == nil {
-			x = nx
-		}
-	}
-	return x, nil
-}
-
-// RecordFactors notes in a session that the password and/or a second
-// factor were proven again now.
-func (s *Service) RecordFactors(ctx context.Context, id string, passwordAt, mfaAt time.Time) (authn.Session, error) {
-	return s.store.UpdateSession(ctx, id, func(o authn.Session) (authn.Session, error) {
-		if !passwordAt.IsZero() {
-			o.PasswordAt = passwordAt
-		}
-		if !mfaAt.IsZero() {
-			o.MFAAt = mfaAt
-		}
-		o.LastSeenAt = s.stamp()
-		return o, nil
-	})
-}
-
-// EndSession revokes the session of a cookie token (sign-out).
-func (s *Service) EndSession(ctx context.Context, token string) error {
-	x, err := s.store.GetSessionByToken(ctx, authn.HashToken(token))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = s.store.UpdateSession(ctx, x.ID, func(o authn.Session) (authn.Session, error) {
-		o.RevokedAt = s.stamp()
-		return o, nil
-	})
-	return err
 }
 
 // Policy returns an application's authentication policy.

@@ -266,9 +266,9 @@ func TestSessionsAndAuthorize(t *testing.T) {
 	if _, err := f.svc.Session(ctx, "other-tenant", token); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("session used in another tenant: %v", err)
 	}
-	x, _ = f.svc.RecordFactors(ctx, x.ID, time.Time{}, f.clock.now())
-	if x.MFAAt.IsZero() {
-		t.Fatal("MFA not recorded")
+	token, x, err = f.svc.Establish(ctx, f.user, pol, token, time.Time{}, f.clock.now())
+	if err != nil || x.MFAAt.IsZero() {
+		t.Fatalf("MFA not recorded: %+v %v", x, err)
 	}
 	// Idle timeout, kept alive by use.
 	for range 5 {

@@ -313,7 +313,8 @@ type Payload interface{ ProtocolName() string }
 
 // Finish serves the common part of a continue endpoint: it resolves the
 // target, finishes the login flow (once) and decodes the protocol's payload
-// into p. When it returns false it has answered.
+// into p. When it returns false it has answered — with an error, or with a
+// fresh login page when the session the flow established has ended since.
 func (b *Base) Finish(w http.ResponseWriter, r *http.Request, protocol string, p Payload) (Target, *login.Result, bool) {
 	what := protocol + " continue"
 	tg, err := b.Resolve(r)
@@ -324,6 +325,9 @@ func (b *Base) Finish(w http.ResponseWriter, r *http.Request, protocol string, p
 	res, err := b.Login.Finish(w, r, tg.Tenant, tg.App)
 	if err != nil {
 		b.Fail(w, r, &tg, what, err)
+		return tg, nil, false
+	}
+	if res == nil {
 		return tg, nil, false
 	}
 	if err := json.Unmarshal(res.Payload, p); err != nil || p.ProtocolName() != protocol {

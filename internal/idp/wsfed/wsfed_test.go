@@ -398,9 +398,15 @@ func TestRefusals(t *testing.T) {
 		}
 		e.SetUserStatus(s, directory.StatusSuspended)
 		e.Clock.Add(31 * time.Second)
-		// Neither the session nor a new sign-in gets a token.
+		// Neither the session nor a new sign-in gets a token: suspension
+		// ended the session, and the password is then refused.
 		p := b.Get(e.WSFedURL(idptest.SignInQuery(s.UPN, "ctx")))
-		refused(t, p, http.StatusForbidden, "account is not active")
+		if p.AutoPost() != nil || p.Step() != "password" {
+			t.Fatalf("suspended user's session: want the login page, got %s", p)
+		}
+		if f := b.Continue(p, s); f.Post != nil || f.Last.Status != http.StatusForbidden || !strings.Contains(f.Last.Text(), "not active") {
+			t.Fatalf("suspended user, same browser: %s", f.Last)
+		}
 		f := e.Browser().SignIn(e.WSFedURL(idptest.SignInQuery(s.UPN, "ctx")), s)
 		if f.Post != nil || !strings.Contains(f.Last.Text(), "not active") {
 			t.Fatalf("suspended user, new browser: %s", f.Last)

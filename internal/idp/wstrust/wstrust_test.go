@@ -353,3 +353,51 @@ func TestMSALFederatedUsernamePassword(t *testing.T) {
 		t.Fatalf("wrong password through MSAL: %v", err)
 	}
 }
+
+// TestBrowserSessionsDoNotApply: WS-Trust authenticates every request by
+// the username and password it carries; a browser's single sign-on
+// session never stands in for them. What applies is the password: after
+// an administrator sets a new one, the old one gets no token.
+func TestBrowserSessionsDoNotApply(t *testing.T) {
+	e := idptest.New(t, idptest.Options{})
+	e.UpdateApp(func(a *apps.Application) { a.PolicyID = e.PasswordOnly.ID })
+	u := e.AddUser(idptest.UserSpec{Username: "john.smith"})
+	b := e.Browser()
+	if f := b.SignIn(e.WSFedURL(idptest.SignInQuery(u.UPN, "ctx")), u); f.Post == nil {
+		t.Fatalf("browser sign-in: %s", f.Last)
+	}
+	ep := usernameMixedURL(e)
+	withCookies := func(r idptest.WSTrustRequest) int {
+		t.Helper()
+		msgs++
+		r.MessageID, r.To, r.Created = fmt.Sprintf("urn:uuid:00000000-0000-4000-8000-%012d", msgs), ep, e.Clock.Now().Add(-2*time.Second)
+		req, _ := http.NewRequest(http.MethodPost, ep, bytes.NewReader(r.Body(t)))
+		req.Header.Set("Content-Type", "application/soap+xml; charset=utf-8")
+		for _, c := range b.Client.Jar.Cookies(req.URL) {
+			req.AddCookie(c)
+		}
+		if len(req.Cookies()) == 0 {
+			t.Fatal("the browser has no cookies to send")
+		}
+		resp, err := (&http.Client{Transport: e.Transport()}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		lastBody, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode
+	}
+	fault(t, withCookies(idptest.WSTrustRequest{Username: u.UPN, Password: "wrong"}), http.StatusBadRequest, "FailedAuthentication", "ID3242")
+	if s := withCookies(idptest.WSTrustRequest{Username: u.UPN, Password: u.Password}); s != http.StatusOK {
+		t.Fatalf("right password: %d %s", s, lastBody)
+	}
+	old := u.Password
+	u.Password = "a brand new passphrase"
+	if err := e.Signin.SetPassword(idptest.Ctx, e.Tenant.ID, u.ID, u.Password); err != nil {
+		t.Fatal(err)
+	}
+	fault(t, withCookies(idptest.WSTrustRequest{Username: u.UPN, Password: old}), http.StatusBadRequest, "FailedAuthentication", "ID3242")
+	if s := withCookies(idptest.WSTrustRequest{Username: u.UPN, Password: u.Password}); s != http.StatusOK {
+		t.Fatalf("new password: %d %s", s, lastBody)
+	}
+}

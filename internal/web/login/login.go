@@ -30,12 +30,28 @@ import (
 	"github.com/portico-idp/portico/internal/storage"
 )
 
-// Cookie names. Both are scoped to the tenant's path (/t/{tenant}/), so
-// tenants never see each other's sessions.
+// Cookies. Each name carries the tenant's id (cookieName): the cookies
+// are set with Path=/, so a browser signed in to several tenants holds one
+// session cookie per tenant, and signing in to or out of one never
+// replaces, reads or ends another's. The id, not the slug, because it never
+// changes and is made only of characters a cookie name may contain.
+//
+// Over https the names have the __Host- prefix (RFC 6265bis §4.1.3.2): the
+// browser then accepts the cookie only from a secure origin, with Secure,
+// Path=/ and no Domain, so neither a sibling subdomain nor a plain-http
+// response can plant or overwrite it — the usual way to fixate a session.
+// The prefix is what forces Path=/. The per-tenant paths used before
+// (/t/{slug}/) were no security boundary either: within one origin a
+// cookie's path does not protect it (RFC 6265 §8.5), so the tenant check
+// that matters is signin.Session's, and the name keeps the cookies apart.
 const (
 	sessionCookie = "portico_session"
 	bindingCookie = "portico_flow"
 )
+
+// hostPrefix is the cookie-name prefix browsers hold to Secure, Path=/ and
+// no Domain.
+const hostPrefix = "__Host-"
 
 // flowLifetime bounds how long a person may take to sign in.
 const flowLifetime = 15 * time.Minute
@@ -93,8 +109,6 @@ func ContinueURL(tenantSlug, appID, protocol, flowID string) string {
 	return "/t/" + url.PathEscape(tenantSlug) + "/apps/" + url.PathEscape(appID) + "/" + protocol + "/continue?flow=" + url.QueryEscape(flowID)
 }
 
-func tenantPath(slug string) string { return "/t/" + slug + "/" }
-
 // Start begins a sign-in. When the browser's session already satisfies the
 // request (same tenant, fresh enough, second factor when needed, user still
 // allowed), it returns the result at once. Otherwise it answers with the
@@ -107,11 +121,9 @@ func (h *Handler) Start(w http.ResponseWriter, r *http.Request, t directory.Tena
 		return nil, fmt.Errorf("policy of %s: %w", app.ID, err)
 	}
 	needMFA := req.RequireMFA || pol.RequiresMFA()
-	var sess authn.Session
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		if sess, err = h.signin.Session(ctx, t.ID, c.Value); err != nil && !errors.Is(err, signin.ErrNoSession) {
-			return nil, err
-		}
+	sess, u, hasSession, err := h.CurrentSession(r, t)
+	if err != nil {
+		return nil, err
 	}
 	now := h.now().UTC()
 	flow := authn.LoginFlow{ID: uuid.Must(uuid.NewV7()).String(), TenantID: t.ID, AppID: app.ID, Protocol: req.Protocol,
@@ -120,33 +132,32 @@ func (h *Handler) Start(w http.ResponseWriter, r *http.Request, t directory.Tena
 	if req.UsernameHint != "" {
 		flow.Step, flow.Username = authn.StepPassword, req.UsernameHint
 	}
-	if sess.ID != "" && !req.ForceFresh {
-		u, err := h.store.GetUser(ctx, t.ID, sess.UserID)
-		if err == nil && hintMatches(req.UsernameHint, u) {
-			if err := h.signin.Authorize(ctx, u, app); err != nil {
-				return nil, err
-			}
-			if !needMFA || !sess.MFAAt.IsZero() {
-				return &Result{User: u, App: app, AuthnInstant: latest(sess.PasswordAt, sess.MFAAt), MFA: !sess.MFAAt.IsZero(),
-					Payload: req.Payload}, nil
-			}
-			// Step up: the password is proven by the session; ask only for
-			// the second factor.
-			flow.Username, flow.UserID, flow.PasswordAt = u.Username, u.ID, sess.PasswordAt
-			if flow.Step, err = h.secondFactorStep(ctx, &flow, u); err != nil {
-				return nil, err
-			}
+	if hasSession && !req.ForceFresh && hintMatches(req.UsernameHint, u) {
+		if err := h.signin.Authorize(ctx, u, app); err != nil {
+			return nil, err
+		}
+		if !needMFA || !sess.MFAAt.IsZero() {
+			return &Result{User: u, App: app, AuthnInstant: latest(sess.PasswordAt, sess.MFAAt), MFA: !sess.MFAAt.IsZero(),
+				Payload: req.Payload}, nil
+		}
+		// Step up: the session vouches for the password; ask only for the
+		// second factor. The flow records no password time of its own, so
+		// it completes only while that session is still active
+		// (signin.Establish).
+		flow.Username, flow.UserID = u.Username, u.ID
+		if flow.Step, err = h.secondFactorStep(ctx, &flow, u); err != nil {
+			return nil, err
 		}
 	}
 	binder := ""
-	if c, err := r.Cookie(bindingCookie); err == nil && len(c.Value) == 43 {
+	if c, err := r.Cookie(h.cookieName(bindingCookie, t)); err == nil && len(c.Value) == 43 {
 		binder = c.Value
 	} else {
 		var err error
 		if binder, _, err = authn.NewToken(nil); err != nil {
 			return nil, err
 		}
-		h.setCookie(w, t.Slug, bindingCookie, binder, 0)
+		h.setCookie(w, t, bindingCookie, binder, 0)
 	}
 	flow.BindingHash = authn.HashToken(binder)
 	if flow.CSRF, _, err = authn.NewToken(nil); err != nil {
@@ -201,24 +212,56 @@ var ErrFlow = errors.New("sign-in not found, expired, unfinished or started in a
 // Finish returns the result of a completed flow of app (which the caller
 // has just read) and deletes the flow, so that a continue URL works exactly
 // once.
+//
+// A completed flow is only as good as the session it established: when
+// this browser's session has ended since (sign-out, revocation, a password
+// or authenticator reset, a timeout) or is another user's, the flow is
+// dropped and its protocol request starts over as Start would start it —
+// normally with a fresh login page, in which case Finish returns nil and
+// nil: it has answered.
 func (h *Handler) Finish(w http.ResponseWriter, r *http.Request, t directory.Tenant, app apps.Application) (*Result, error) {
 	ctx := r.Context()
 	flow, err := h.flowFor(r, t, r.URL.Query().Get("flow"))
 	if err != nil || flow.Step != authn.StepDone || flow.AppID != app.ID {
 		return nil, ErrFlow
 	}
+	sess, u, ok, err := h.CurrentSession(r, t)
+	if err != nil {
+		return nil, err
+	}
 	if err := h.store.DeleteLoginFlow(ctx, flow.ID); err != nil {
 		// Someone else finished it first: the same flow cannot yield two tokens.
 		return nil, ErrFlow
 	}
-	u, err := h.store.GetUser(ctx, t.ID, flow.UserID)
-	if err != nil {
-		return nil, err
+	if !ok || sess.UserID != flow.UserID {
+		h.log.InfoContext(ctx, "sign-in restarted: its session has ended", "flow", flow.ID, "user", flow.UserID)
+		return h.Start(w, r, t, app, Request{Protocol: flow.Protocol, Payload: flow.Request, UsernameHint: flow.UsernameHint,
+			ForceFresh: flow.ForceFresh, RequireMFA: flow.RequireMFA})
 	}
 	if err := h.signin.Authorize(ctx, u, app); err != nil {
 		return nil, err
 	}
 	return &Result{User: u, App: app, AuthnInstant: latest(flow.PasswordAt, flow.MFAAt), MFA: !flow.MFAAt.IsZero(), Payload: flow.Request}, nil
+}
+
+// CurrentSession returns the browser's active session in tenant t and its
+// user; ok is false when the browser has none (no cookie, or one whose
+// session has ended — signin.Session decides). Anything that signs people
+// in from the browser's session (a launchpad, say) must read it here, not
+// from the cookie itself.
+func (h *Handler) CurrentSession(r *http.Request, t directory.Tenant) (authn.Session, directory.User, bool, error) {
+	c, err := r.Cookie(h.cookieName(sessionCookie, t))
+	if err != nil {
+		return authn.Session{}, directory.User{}, false, nil
+	}
+	sess, u, err := h.signin.SessionUser(r.Context(), t.ID, c.Value)
+	if errors.Is(err, signin.ErrNoSession) {
+		return authn.Session{}, directory.User{}, false, nil
+	}
+	if err != nil {
+		return authn.Session{}, directory.User{}, false, err
+	}
+	return sess, u, true, nil
 }
 
 // flowFor loads a flow of tenant t and checks that this browser owns it.
@@ -230,7 +273,7 @@ func (h *Handler) flowFor(r *http.Request, t directory.Tenant, id string) (authn
 	if err != nil {
 		return flow, ErrFlow
 	}
-	c, cerr := r.Cookie(bindingCookie)
+	c, cerr := r.Cookie(h.cookieName(bindingCookie, t))
 	if cerr != nil || flow.TenantID != t.ID || !h.now().Before(flow.ExpiresAt) ||
 		subtle.ConstantTimeCompare(authn.HashToken(c.Value), flow.BindingHash) != 1 {
 		return flow, ErrFlow
@@ -256,8 +299,17 @@ func (h *Handler) secondFactorStep(ctx context.Context, flow *authn.LoginFlow, u
 	return authn.StepEnrol, nil
 }
 
-func (h *Handler) setCookie(w http.ResponseWriter, slug, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: tenantPath(slug), HttpOnly: true, Secure: h.secure,
+// cookieName is the name of cookie base for tenant t (see sessionCookie).
+func (h *Handler) cookieName(base string, t directory.Tenant) string {
+	name := base + "_" + t.ID
+	if h.secure {
+		name = hostPrefix + name
+	}
+	return name
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, t directory.Tenant, base, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(base, t), Value: value, Path: "/", HttpOnly: true, Secure: h.secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: maxAge})
 }
 
@@ -277,8 +329,8 @@ func clientAddr(r *http.Request) string {
 // EndSession revokes the browser's session in tenant t and clears its
 // cookie (sign-out from any protocol).
 func (h *Handler) EndSession(w http.ResponseWriter, r *http.Request, t directory.Tenant) error {
-	h.setCookie(w, t.Slug, sessionCookie, "", -1)
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	h.setCookie(w, t, sessionCookie, "", -1)
+	if c, err := r.Cookie(h.cookieName(sessionCookie, t)); err == nil {
 		return h.signin.EndSession(r.Context(), c.Value)
 	}
 	return nil
@@ -296,16 +348,16 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, pageData{Title: "Signed out", Message: "You have signed out."})
 }
 
-// establishSession records the factors a finished flow proved: in the
-// browser's session when it belongs to the same user, else in a new one.
+// errSessionEnded: a step-up flow's session, or the password a flow
+// proved, is no longer valid; the flow goes back to the password.
+var errSessionEnded = errors.New("the session this sign-in relied on has ended")
+
+// establishSession records a finished flow in a new session and gives the
+// browser its cookie. The browser's previous session ends: a sign-in, or a
+// change of the authentication level, always rotates the token
+// (signin.Establish).
 func (h *Handler) establishSession(w http.ResponseWriter, r *http.Request, t directory.Tenant, app apps.Application, flow authn.LoginFlow) error {
 	ctx := r.Context()
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		if sess, err := h.signin.Session(ctx, t.ID, c.Value); err == nil && sess.UserID == flow.UserID {
-			_, err := h.signin.RecordFactors(ctx, sess.ID, flow.PasswordAt, flow.MFAAt)
-			return err
-		}
-	}
 	u, err := h.store.GetUser(ctx, t.ID, flow.UserID)
 	if err != nil {
 		return err
@@ -314,10 +366,18 @@ func (h *Handler) establishSession(w http.ResponseWriter, r *http.Request, t dir
 	if err != nil {
 		return err
 	}
-	token, _, err := h.signin.NewSession(ctx, u, pol, flow.PasswordAt, flow.MFAAt)
+	prev := ""
+	if c, err := r.Cookie(h.cookieName(sessionCookie, t)); err == nil {
+		prev = c.Value
+	}
+	token, x, err := h.signin.Establish(ctx, u, pol, prev, flow.PasswordAt, flow.MFAAt)
+	if errors.Is(err, signin.ErrNoSession) {
+		h.setCookie(w, t, sessionCookie, "", -1)
+		return errSessionEnded
+	}
 	if err != nil {
 		return err
 	}
-	h.setCookie(w, t.Slug, sessionCookie, token, int(pol.SessionMax.Seconds()))
+	h.setCookie(w, t, sessionCookie, token, max(1, int(x.ExpiresAt.Sub(h.now()).Seconds())))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/authn"
@@ -68,7 +69,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request, t directory.Tenan
 // showApp renders the flow's current step; app saves a lookup when the
 // caller has it.
 func (h *Handler) showApp(w http.ResponseWriter, r *http.Request, t directory.Tenant, flow authn.LoginFlow, app *apps.Application, errMsg string, status int) {
-	d := pageData{Action: "/t/" + url.PathEscape(t.Slug) + "/login/" + flow.ID, CSRF: flow.CSRF, Step: flow.Step,
+	d := pageData{Action: flowURL(t, flow), CSRF: flow.CSRF, Step: flow.Step,
 		Username: flow.Username, Error: errMsg}
 	if app != nil {
 		d.AppName = app.Name
@@ -199,6 +200,19 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 			next.Step = authn.StepDone
 		}
 	case authn.StepTOTP, authn.StepEnrol:
+		if flow.PasswordAt.IsZero() {
+			// A step-up: the password is vouched for by the browser's
+			// session, which must still be active and the same user's.
+			sess, _, ok, err := h.CurrentSession(r, t)
+			if err != nil {
+				h.internal(w, r, err)
+				return
+			}
+			if !ok || sess.UserID != flow.UserID {
+				h.backToPassword(w, r, t, app, flow)
+				return
+			}
+		}
 		u, err := h.store.GetUser(ctx, t.ID, flow.UserID)
 		if err != nil {
 			h.internal(w, r, err)
@@ -222,8 +236,14 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		h.showApp(w, r, t, flow, &app, "", http.StatusOK)
 		return
 	}
+	notice := ""
 	if next.Step == authn.StepDone {
-		if err := h.establishSession(w, r, t, app, next); err != nil {
+		err := h.establishSession(w, r, t, app, next)
+		if errors.Is(err, errSessionEnded) {
+			// The session a step-up relied on ended a moment ago, or the
+			// password typed was changed since: ask for it again.
+			next, notice = passwordAgain(flow), sessionEndedNotice
+		} else if err != nil {
 			h.internal(w, r, err)
 			return
 		}
@@ -245,9 +265,14 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(recovery) > 0 {
-		// Shown once, now, and never again.
+		// Shown once, now, and never again (even when the flow must go
+		// back to the password: the authenticator is set up).
+		next := ContinueURL(t.Slug, saved.AppID, saved.Protocol, saved.ID)
+		if saved.Step != authn.StepDone {
+			next = flowURL(t, saved)
+		}
 		h.render(w, r, http.StatusOK, pageData{Title: "Save your recovery codes", AppName: app.Name, Step: "recovery",
-			Recovery: recovery, Continue: ContinueURL(t.Slug, saved.AppID, saved.Protocol, saved.ID)})
+			Recovery: recovery, Continue: next})
 		return
 	}
 	if saved.Step == authn.StepDone {
@@ -257,7 +282,45 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	// The next step's page is the answer to this step (no redirect: one
 	// round trip less per step). Reloading it re-posts the step just done,
 	// which the step check above answers with the current page.
-	h.showApp(w, r, t, saved, &app, "", http.StatusOK)
+	h.showApp(w, r, t, saved, &app, notice, http.StatusOK)
+}
+
+// sessionEndedNotice tells a person why the password is asked again.
+const sessionEndedNotice = "Your session has ended. Enter your password again to continue."
+
+// passwordAgain is flow sent back to the password step, forgetting every
+// factor it proved.
+func passwordAgain(flow authn.LoginFlow) authn.LoginFlow {
+	next := flow
+	next.Step, next.UserID, next.PasswordAt, next.MFAAt, next.PendingTOTP = authn.StepPassword, "", time.Time{}, time.Time{}, nil
+	return next
+}
+
+// backToPassword answers a step-up whose session has ended: the flow goes
+// back to the password step, and the person is told why.
+func (h *Handler) backToPassword(w http.ResponseWriter, r *http.Request, t directory.Tenant, app apps.Application, flow authn.LoginFlow) {
+	next := passwordAgain(flow)
+	saved, err := h.store.UpdateLoginFlow(r.Context(), flow.ID, func(o authn.LoginFlow) (authn.LoginFlow, error) {
+		if o.Step != flow.Step {
+			return o, errStale
+		}
+		next.Version = o.Version
+		return next, nil
+	})
+	if err != nil {
+		if cur, gerr := h.store.GetLoginFlow(r.Context(), flow.ID); gerr == nil {
+			h.show(w, r, t, cur, "", http.StatusOK)
+			return
+		}
+		h.internal(w, r, err)
+		return
+	}
+	h.showApp(w, r, t, saved, &app, sessionEndedNotice, http.StatusOK)
+}
+
+// flowURL is the address of a flow's current page.
+func flowURL(t directory.Tenant, flow authn.LoginFlow) string {
+	return "/t/" + url.PathEscape(t.Slug) + "/login/" + flow.ID
 }
 
 var errStale = errors.New("the flow moved on")
