@@ -9,6 +9,7 @@ import (
 
 	"github.com/portico-idp/portico/internal/authn"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/storage"
 )
 
 // shortPolicy keeps sessions 10 minutes idle, an hour at most.
@@ -206,5 +207,33 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	}
 	if _, err := f.svc.Session(ctx, f.tenant.ID, theirs); err != nil {
 		t.Fatalf("another user's session ended: %v", err)
+	}
+}
+
+// A reset of the password or the authenticator forgets the user's familiar
+// addresses: a place where the old credentials worked (perhaps a thief's)
+// no longer gets the familiar lockout budget.
+func TestResetsForgetFamiliarAddresses(t *testing.T) {
+	ctx := context.Background()
+	for _, reset := range []struct {
+		name string
+		do   func(f *fixture) error
+	}{
+		{"password", func(f *fixture) error { return f.svc.SetPassword(ctx, f.tenant.ID, f.user.ID, "another horse") }},
+		{"authenticator", func(f *fixture) error { return f.svc.ResetTOTP(ctx, f.tenant.ID, f.user.ID) }},
+	} {
+		t.Run(reset.name, func(t *testing.T) {
+			f := newFixture(t)
+			now := f.clock.now()
+			if err := f.st.RememberAddress(ctx, f.tenant.ID, f.user.ID, "192.0.2.1/32", now, now.Add(time.Hour), 5); err != nil {
+				t.Fatal(err)
+			}
+			if err := reset.do(f); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.st.FamiliarAddress(ctx, f.tenant.ID, f.user.ID, "192.0.2.1/32", now); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("after the %s reset the address is still familiar (err %v)", reset.name, err)
+			}
+		})
 	}
 }

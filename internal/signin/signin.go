@@ -189,8 +189,21 @@ func (s *Service) SetPassword(ctx context.Context, tenantID, userID, password st
 	if err := s.storeHash(ctx, tenantID, userID, h, true); err != nil {
 		return err
 	}
+	if err := s.endEarnedTrust(ctx, tenantID, userID); err != nil {
+		return fmt.Errorf("password of %s set, but %w", userID, err)
+	}
+	return nil
+}
+
+// endEarnedTrust ends what sign-ins with a user's old credentials earned:
+// the sessions, and the familiar addresses of smart lockout (a place where
+// a thief signed in must not keep the larger budget after a reset).
+func (s *Service) endEarnedTrust(ctx context.Context, tenantID, userID string) error {
 	if _, err := s.RevokeUserSessions(ctx, tenantID, userID); err != nil {
-		return fmt.Errorf("password of %s set, but its sessions were not ended (revoke them again): %w", userID, err)
+		return fmt.Errorf("its sessions were not ended (revoke them again): %w", err)
+	}
+	if err := s.store.ForgetAddresses(ctx, tenantID, userID); err != nil {
+		return fmt.Errorf("its familiar addresses were not forgotten: %w", err)
 	}
 	return nil
 }
@@ -302,8 +315,8 @@ func (s *Service) ResetTOTP(ctx context.Context, tenantID, userID string) error 
 	if err != nil {
 		return fmt.Errorf("reset authenticator of %s: %w", userID, err)
 	}
-	if _, err := s.RevokeUserSessions(ctx, tenantID, userID); err != nil {
-		return fmt.Errorf("authenticator of %s removed, but its sessions were not ended (revoke them again): %w", userID, err)
+	if err := s.endEarnedTrust(ctx, tenantID, userID); err != nil {
+		return fmt.Errorf("authenticator of %s removed, but %w", userID, err)
 	}
 	return nil
 }

@@ -227,6 +227,8 @@ type SigninStorage interface {
 	// address prefix at seen, valid until expires, and keeps only the keep
 	// most recently seen prefixes of the user.
 	RememberAddress(ctx context.Context, tenantID, userID, prefix string, seen, expires time.Time, keep int) error
+	// ForgetAddresses deletes every familiar address of a user.
+	ForgetAddresses(ctx context.Context, tenantID, userID string) error
 	// UseNonce records key as used until expires; a second use before then
 	// fails with ErrAlreadyExists (replay).
 	UseNonce(ctx context.Context, key string, expires time.Time) error

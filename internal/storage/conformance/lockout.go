@@ -88,6 +88,15 @@ func testFamiliarAddresses(t *testing.T, s storage.Storage) {
 	_, err = s.FamiliarAddress(ctx, tn.ID, ann.ID, "2001:db8:3::/64", t1)
 	ok(t, err)
 
+	// Forgetting is per user and tenant.
+	ok(t, s.RememberAddress(ctx, tn.ID, bob.ID, "198.51.100.2/32", t1, t1.Add(month), 3))
+	ok(t, s.ForgetAddresses(ctx, tn.ID, bob.ID))
+	_, err = s.FamiliarAddress(ctx, tn.ID, bob.ID, "198.51.100.2/32", t1)
+	wantIs(t, err, storage.ErrNotFound)
+	ok(t, s.ForgetAddresses(ctx, other.ID, ann.ID))
+	_, err = s.FamiliarAddress(ctx, tn.ID, ann.ID, "2001:db8:3::/64", t1)
+	ok(t, err)
+
 	// Deleting the user deletes its addresses, and no address is
 	// remembered for a user who does not exist.
 	ok(t, s.DeleteUser(ctx, tn.ID, ann.ID))

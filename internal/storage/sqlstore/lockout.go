@@ -14,7 +14,7 @@ import (
 // queries/lockout.sql and checked at start-up like the others.
 func init() {
 	queryNames = append(queryNames, "GetFamiliarAddress", "UpsertFamiliarAddress", "TrimFamiliarAddresses",
-		"DeleteExpiredFamiliarAddresses", "ReleaseHit")
+		"DeleteExpiredFamiliarAddresses", "ReleaseHit", "ForgetFamiliarAddresses")
 }
 
 // ReleaseHit takes back one event counted by Hit under key (an attempt
@@ -62,6 +62,17 @@ func (s *Store) RememberAddress(ctx context.Context, tenantID, userID, prefix st
 	})
 	if err != nil {
 		return fmt.Errorf("remember familiar address of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// ForgetAddresses deletes every familiar address of a user (after a
+// password or authenticator reset, where a place that saw the old
+// credentials must not keep the larger budget).
+func (s *Store) ForgetAddresses(ctx context.Context, tenantID, userID string) (err error) {
+	defer s.track("ForgetAddresses", time.Now(), &err)
+	if _, err = s.exec(ctx, s.q["ForgetFamiliarAddresses"], tenantID, userID); err != nil {
+		return fmt.Errorf("forget familiar addresses of %s: %w", userID, s.classify(err))
 	}
 	return nil
 }

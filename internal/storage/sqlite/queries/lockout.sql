@@ -16,6 +16,9 @@ DELETE FROM familiar_addresses WHERE tenant_id = ?1 AND user_id = ?2 AND prefix 
     SELECT prefix FROM familiar_addresses WHERE tenant_id = ?1 AND user_id = ?2
     ORDER BY last_seen_at DESC, prefix LIMIT ?3);
 
+-- name: ForgetFamiliarAddresses
+DELETE FROM familiar_addresses WHERE tenant_id = ?1 AND user_id = ?2;
+
 -- name: DeleteExpiredFamiliarAddresses
 DELETE FROM familiar_addresses WHERE expires_at < ?;
 
