@@ -53,8 +53,9 @@ type serveConfig struct {
 	insecureHTTPWSTrust bool
 }
 
-// registerM365Allow adds the flags of calls to Microsoft shared by serve and
-// the administration commands.
+// registerM365Allow adds --m365-allow-endpoint, shared by serve and the
+// administration commands that change or use an application's Microsoft
+// endpoints.
 func registerM365Allow(fs *flag.FlagSet, dst *stringList) {
 	fs.Var(dst, "m365-allow-endpoint", "HOST[:PORT] (repeatable, or comma-separated) that applications may use as Microsoft Entra or Graph endpoint besides Microsoft's clouds, e.g. an m365sim at 127.0.0.1:8443; the port defaults to 443")
 }

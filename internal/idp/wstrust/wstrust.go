@@ -11,6 +11,11 @@
 // application allows password-only active sign-in
 // (apps.Application.AllowPasswordOnlyActive).
 //
+// The password's only protection is TLS, so when Portico's public URL is
+// http the MEX is not served and username/password requests get a SOAP
+// fault before their password is read — unless the server runs with the
+// development switch --insecure-allow-http-wstrust (WithInsecureHTTP).
+//
 // Routes, per application (package endpoints builds the URLs):
 //
 //	POST /t/{tenant}/apps/{app}/wstrust/13/usernamemixed
