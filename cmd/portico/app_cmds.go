@@ -15,6 +15,7 @@ import (
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
@@ -34,6 +35,9 @@ type adminFlags struct {
 	store         storeFlags
 	masterKeyFile string
 	tenant        string
+	// m365Allow is --m365-allow-endpoint, on the commands that change or
+	// use an application's Microsoft endpoints (registerM365Allow).
+	m365Allow stringList
 }
 
 func (a *adminFlags) register(fs *flag.FlagSet) {
@@ -50,6 +54,11 @@ func (a *adminFlags) open(ctx context.Context) (*services, error) {
 	if err != nil {
 		return nil, err
 	}
+	allow, err := cloud.ParseAllowList(a.m365Allow...)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("--m365-allow-endpoint: %w", err)
+	}
 	log := slog.New(slog.DiscardHandler)
 	keys, err := loadKeyring(ctx, serveConfig{store: a.store, masterKeyFile: a.masterKeyFile}, st, log)
 	if err != nil {
@@ -64,7 +73,7 @@ func (a *adminFlags) open(ctx context.Context) (*services, error) {
 		}
 		return nil, err
 	}
-	return &services{store: st, admin: admin.New(st, admin.WithKeyring(keys)), signin: signin.New(st, keys), tenant: t}, nil
+	return &services{store: st, admin: admin.New(st, admin.WithKeyring(keys), admin.WithMicrosoftEndpoints(allow)), signin: signin.New(st, keys), tenant: t}, nil
 }
 
 // stringList is a repeatable flag.

@@ -89,7 +89,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer sim.Close()
 
-	cfg := serveConfig{store: storeFlags{dataDir: dir}, addr: *addr, m365Client: sim.Client()}
+	cfg := demoServeConfig(dir, *addr, sim)
 	s, err := startServer(ctx, cfg, log)
 	if err != nil && strings.Contains(err.Error(), "address already in use") {
 		cfg.addr = "127.0.0.1:0"
@@ -114,6 +114,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		printDemo(stdout, info)
 	}
 	return s.wait(ctx)
+}
+
+// demoServeConfig is how the demo (and the end-to-end tests) start
+// Portico next to the emulator: calls to Microsoft go to the emulator,
+// which --m365-allow-endpoint allows, and WS-Trust answers on the plain
+// http public URL (--insecure-allow-http-wstrust), as a development
+// machine has no certificate for Portico.
+func demoServeConfig(dataDir, addr string, sim *m365sim.Server) serveConfig {
+	return serveConfig{store: storeFlags{dataDir: dataDir}, addr: addr, m365Client: sim.Client(),
+		m365Allow: stringList{strings.TrimPrefix(sim.URL(), "https://")}, insecureHTTPWSTrust: true}
 }
 
 // startDemoSim starts the emulator (HTTPS: MSAL accepts nothing else) with

@@ -84,7 +84,7 @@ func startE2E(t *testing.T) *e2e {
 		t.Fatal(err)
 	}
 	log, _ := newLogger(e.logs, "info")
-	s, err := startServer(ctx, serveConfig{store: storeFlags{dataDir: dir}, addr: "127.0.0.1:0", m365Client: sim.Client()}, log)
+	s, err := startServer(ctx, demoServeConfig(dir, "127.0.0.1:0", sim), log)
 	if err != nil {
 		cancel()
 		sim.Close()
@@ -689,6 +689,7 @@ func TestE2EFederatedSignIn(t *testing.T) {
 		e := e.on(t)
 		e.restoreWhenDone(func(a *apps.Application) {
 			a.Office365.Protocol, a.Office365.RequireSignedRequests, a.Office365.RequestSigningCertificates = "", false, nil
+			a.Office365.AllowSHA1Requests = false
 		})
 		e.configure(func(a *apps.Application) { a.Office365.Protocol = "saml" })
 		res := e.federate("contoso.com", "updated")
@@ -731,6 +732,16 @@ func TestE2EFederatedSignIn(t *testing.T) {
 		if res := e.federate("contoso.com", "updated"); !slices.Equal(res.Changed, []string{"isSignedAuthenticationRequestRequired"}) {
 			t.Fatalf("changed %v", res.Changed)
 		}
+		// The sim signs as Microsoft Entra documents it: RSA-SHA1, which
+		// Portico refuses until the application allows SHA-1 requests.
+		a = e.signIn(e.browser(), signed, nil)
+		if !strings.Contains(a.AuthnRequest, "SignatureValue") || !strings.Contains(a.AuthnRequest, "rsa-sha1") {
+			t.Fatalf("the sim did not sign its AuthnRequest with RSA-SHA1:\n%s", a.AuthnRequest)
+		}
+		if a.Token != nil || a.Page.Status != http.StatusForbidden || !strings.Contains(a.Page.Text(), "signature") {
+			t.Fatalf("an RSA-SHA1 AuthnRequest without allowSha1Requests:\n%s", a)
+		}
+		e.configure(func(a *apps.Application) { a.Office365.AllowSHA1Requests = true })
 		a = e.signIn(e.browser(), signed, nil)
 		if !strings.Contains(a.AuthnRequest, "SignatureValue") {
 			t.Fatalf("the sim did not sign its AuthnRequest:\n%s", a.AuthnRequest)

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/m365/federation"
 )
 
@@ -28,6 +29,7 @@ type fedFlags struct {
 
 func (f *fedFlags) register(fs *flag.FlagSet) {
 	f.adminFlags.register(fs)
+	registerM365Allow(fs, &f.m365Allow)
 	fs.StringVar(&f.app, "app", "", "application id (required)")
 	fs.StringVar(&f.publicURL, "public-url", "http://127.0.0.1:8080", "Portico's public URL, as given to serve (the URLs registered in Microsoft 365 are built from it)")
 	fs.StringVar(&f.caFile, "m365-ca-file", "", "PEM file of extra certificate authorities to trust when calling Microsoft (m365sim's --cert-out)")
@@ -39,6 +41,11 @@ func (f *fedFlags) open(ctx context.Context) (*services, *federation.Service, ap
 	s, err := f.adminFlags.open(ctx)
 	if err != nil {
 		return nil, nil, apps.Application{}, err
+	}
+	allow, err := cloud.ParseAllowList(f.m365Allow...)
+	if err != nil {
+		s.store.Close()
+		return nil, nil, apps.Application{}, fmt.Errorf("--m365-allow-endpoint: %w", err)
 	}
 	client, err := serveConfig{m365CAFile: f.caFile}.microsoftClient()
 	if err != nil {
@@ -55,7 +62,7 @@ func (f *fedFlags) open(ctx context.Context) (*services, *federation.Service, ap
 		s.store.Close()
 		return nil, nil, app, fmt.Errorf("application %q: %w", f.app, err)
 	}
-	return s, federation.New(s.admin, keys, f.publicURL, federation.WithHTTPClient(client)), app, nil
+	return s, federation.New(s.admin, keys, f.publicURL, federation.WithHTTPClient(client), federation.WithEndpoints(allow)), app, nil
 }
 
 func runFederation(verb string) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -161,6 +168,7 @@ func runAppConfigure(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := flags("app configure", "Change an Office 365 application's settings (only the flags given change).", stderr)
 	var af adminFlags
 	af.register(fs)
+	registerM365Allow(fs, &af.m365Allow)
 	id := fs.String("app", "", "application id (required)")
 	mode := fs.String("mode", "", "federation mode: graph (recommended) or msonline (deprecated)")
 	clientID := fs.String("client-id", "", "Application (client) ID of the Azure app registration")

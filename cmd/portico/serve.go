@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/portico-idp/portico/internal/idp/saml"
 	"github.com/portico-idp/portico/internal/idp/wsfed"
 	"github.com/portico-idp/portico/internal/idp/wstrust"
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/m365/federation"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signin"
@@ -45,6 +47,19 @@ type serveConfig struct {
 	m365Client *http.Client
 	// lockout sets the sign-in lockout limits (zero: the defaults).
 	lockout lockoutFlags
+	// m365Allow are HOST[:PORT] endpoints, besides Microsoft's clouds, that
+	// applications may name as authorityUrl and graphUrl (an emulator).
+	m365Allow stringList
+	// insecureHTTPWSTrust accepts WS-Trust passwords although the public
+	// URL is http (development only).
+	insecureHTTPWSTrust bool
+}
+
+// registerM365Allow adds --m365-allow-endpoint, shared by serve and the
+// administration commands that change or use an application's Microsoft
+// endpoints.
+func registerM365Allow(fs *flag.FlagSet, dst *stringList) {
+	fs.Var(dst, "m365-allow-endpoint", "HOST[:PORT] (repeatable, or comma-separated) that applications may use as Microsoft Entra or Graph endpoint besides Microsoft's clouds, e.g. an m365sim at 127.0.0.1:8443; the port defaults to 443")
 }
 
 // server is a running Portico node.
@@ -96,7 +111,16 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
-	svc := admin.New(st, admin.WithLogger(log), admin.WithKeyring(keys))
+	allow, err := cloud.ParseAllowList(cfg.m365Allow...)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, fmt.Errorf("--m365-allow-endpoint: %w", err)
+	}
+	if len(allow.Entries()) > 0 {
+		log.Warn("applications may call Microsoft 365 endpoints other than Microsoft's clouds", "allowed", allow.Entries())
+	}
+	svc := admin.New(st, admin.WithLogger(log), admin.WithKeyring(keys), admin.WithMicrosoftEndpoints(allow))
 	sign := signin.New(st, keys, signin.WithLogger(log), signin.WithLimits(cfg.lockout.limits()))
 	public = strings.TrimSuffix(public, "/")
 	logins := login.New(st, sign, log, strings.HasPrefix(public, "https://"))
@@ -106,13 +130,16 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
-	fed := federation.New(svc, keys, public, federation.WithHTTPClient(m365Client), federation.WithLogger(log))
+	fed := federation.New(svc, keys, public, federation.WithHTTPClient(m365Client), federation.WithLogger(log),
+		federation.WithEndpoints(allow))
 	handlers := []web.Registrar{api.New(svc, sign, log).WithFederation(fed), logins}
 	idpCfg := idphttp.Config{Store: st, Login: logins, Signin: sign, Admin: svc, PublicURL: public, Log: log}
 	for _, newHandler := range []func(idphttp.Config) (web.Registrar, error){
 		func(c idphttp.Config) (web.Registrar, error) { return wsfed.New(c) },
 		func(c idphttp.Config) (web.Registrar, error) { return saml.New(c) },
-		func(c idphttp.Config) (web.Registrar, error) { return wstrust.New(c) },
+		func(c idphttp.Config) (web.Registrar, error) {
+			return wstrust.New(c, wstrust.WithInsecureHTTP(cfg.insecureHTTPWSTrust))
+		},
 	} {
 		h, err := newHandler(idpCfg)
 		if err != nil {
@@ -192,6 +219,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.publicURL, "public-url", "", "absolute URL Portico advertises in protocol metadata (default: http://ADDR)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.m365CAFile, "m365-ca-file", "", "PEM file of extra certificate authorities to trust when calling Microsoft (for example m365sim's --cert-out file)")
+	registerM365Allow(fs, &cfg.m365Allow)
+	fs.BoolVar(&cfg.insecureHTTPWSTrust, "insecure-allow-http-wstrust", false, "development only: accept WS-Trust username/password requests although --public-url is http (passwords then cross the network in clear text)")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key that encrypts secrets at rest (default with SQLite: DATA-DIR/master.key, created on first start; required with PostgreSQL, the same file on every node)")
 	cfg.lockout.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -254,13 +283,16 @@ func housekeeping(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
 }
 
 // microsoftClient is the HTTP client for calls to Microsoft Entra ID and
-// Graph: the system's roots, plus --m365-ca-file when given.
+// Graph: the system's roots, plus --m365-ca-file when given. Whatever the
+// roots, its connections never reach link-local, unspecified or cloud
+// metadata addresses, and it follows no redirect to another host
+// (cloud.GuardClient).
 func (c serveConfig) microsoftClient() (*http.Client, error) {
 	if c.m365Client != nil {
-		return c.m365Client, nil
+		return cloud.GuardClient(c.m365Client)
 	}
 	if c.m365CAFile == "" {
-		return &http.Client{Timeout: 60 * time.Second}, nil
+		return cloud.GuardClient(&http.Client{Timeout: 60 * time.Second})
 	}
 	pem, err := os.ReadFile(c.m365CAFile)
 	if err != nil {
@@ -275,5 +307,5 @@ func (c serveConfig) microsoftClient() (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+	return cloud.GuardClient(&http.Client{Transport: tr, Timeout: 60 * time.Second})
 }

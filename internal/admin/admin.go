@@ -18,6 +18,7 @@ import (
 
 	"github.com/portico-idp/portico/internal/apitoken"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/storage"
 )
@@ -30,6 +31,8 @@ type Service struct {
 	log    *slog.Logger
 	keys   *secrets.Keyring
 	certs  certCache
+	// endpoints are the extra Microsoft 365 endpoints the server allows.
+	endpoints cloud.AllowList
 }
 
 // Option configures a Service.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signing"
 	"github.com/portico-idp/portico/internal/storage"
@@ -18,6 +19,35 @@ import (
 // WithKeyring sets the keyring that seals private keys; applications
 // cannot be created without one.
 func WithKeyring(kr *secrets.Keyring) Option { return func(s *Service) { s.keys = kr } }
+
+// WithMicrosoftEndpoints sets the endpoints, besides Microsoft's clouds,
+// that an application's authorityUrl and graphUrl may name (the server's
+// --m365-allow-endpoint). Without it only Microsoft's clouds are accepted.
+func WithMicrosoftEndpoints(allow cloud.AllowList) Option {
+	return func(s *Service) { s.endpoints = allow }
+}
+
+// checkEndpoints applies the Microsoft endpoint rule to the URLs a change
+// sets. A URL stored before the rule existed and left as it is does not
+// block unrelated changes (disabling the application, say): it is refused
+// where it would be used, and Verify Compatibility reports it.
+func (s *Service) checkEndpoints(prev *apps.Application, a apps.Application) error {
+	if a.Office365 == nil {
+		return nil
+	}
+	check := a
+	o := *a.Office365
+	if prev != nil && prev.Office365 != nil {
+		if o.AuthorityURL == prev.Office365.AuthorityURL {
+			o.AuthorityURL = ""
+		}
+		if o.GraphURL == prev.Office365.GraphURL {
+			o.GraphURL = ""
+		}
+	}
+	check.Office365 = &o
+	return check.CheckMicrosoftEndpoints(s.endpoints)
+}
 
 // Names of the policies every tenant gets.
 const (
@@ -137,6 +167,9 @@ func (s *Service) CreateApplication(ctx context.Context, tenantID string, a apps
 	if err := a.Validate(); err != nil {
 		return a, err
 	}
+	if err := s.checkEndpoints(nil, a); err != nil {
+		return a, err
+	}
 	if err := s.sealSecrets(&a); err != nil {
 		return a, err
 	}
@@ -160,11 +193,19 @@ func (s *Service) UpdateApplication(ctx context.Context, tenantID, id string, if
 			if err := checkVersion(ifMatch, a.Version); err != nil {
 				return a, err
 			}
+			prev := a
+			if a.Office365 != nil {
+				o := *a.Office365
+				prev.Office365 = &o
+			}
 			if err := change(&a); err != nil {
 				return a, err
 			}
 			a.UpdatedAt = s.stamp()
 			if err := a.Validate(); err != nil {
+				return a, err
+			}
+			if err := s.checkEndpoints(&prev, a); err != nil {
 				return a, err
 			}
 			return a, s.sealSecrets(&a)

@@ -97,6 +97,9 @@ func TestApplicationsAPI(t *testing.T) {
 		{map[string]any{"office365": map[string]any{"loginUrl": "http://evil.example.com/login.srf"}}, 422, "office365.loginUrl"},
 		{map[string]any{"office365": map[string]any{"domains": []string{"not a domain"}}}, 422, "office365.domains"},
 		{map[string]any{"name": ""}, 422, "name"},
+		// Blind SSRF: only Microsoft's clouds unless the server allows more.
+		{map[string]any{"office365": map[string]any{"authorityUrl": "https://127.0.0.1:8443"}}, 422, "office365.authorityUrl"},
+		{map[string]any{"office365": map[string]any{"graphUrl": "https://169.254.169.254/latest"}}, 422, "office365.graphUrl"},
 	} {
 		r := e.do("PATCH", tb+"/applications/"+id, e.tokA, c.body)
 		if r.status != c.status {
@@ -105,6 +108,8 @@ func TestApplicationsAPI(t *testing.T) {
 		eqFields(t, r.problemFields(t), c.field)
 	}
 	want(t, e.do("PATCH", tb+"/applications/"+id, e.tokA, map[string]any{"office365": map[string]any{"loginUrl": "https://127.0.0.1:8443/login.srf"}}), 200)
+	want(t, e.do("PATCH", tb+"/applications/"+id, e.tokA, map[string]any{"office365": map[string]any{
+		"authorityUrl": "https://login.microsoftonline.us", "graphUrl": "https://graph.microsoft.us/v1.0", "allowSha1Requests": true}}), 200)
 	want(t, e.do("DELETE", tb+"/applications/"+id, e.tokA, nil), 204)
 	want(t, e.do("GET", tb+"/applications/"+id+"/certificates", e.tokA, nil), 404)
 }

@@ -100,6 +100,12 @@ type Office365Settings struct {
 	// PEM or base64 DER. When set, a signed request is verified even if
 	// signing is not required.
 	RequestSigningCertificates []string `json:"requestSigningCertificates,omitempty"`
+	// AllowSHA1Requests accepts signed AuthnRequests whose signature uses
+	// RSA-SHA1 (and SHA-1 digests), on either binding; off by default,
+	// they are refused. Microsoft Entra documents RSA-SHA1 for the
+	// requests it signs (how-to-connect-fed-saml-idp), so an application
+	// that verifies Entra's signatures needs it on: docs/office365.md.
+	AllowSHA1Requests bool `json:"allowSha1Requests,omitempty"`
 }
 
 // RequestSigningCerts parses RequestSigningCertificates.

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/idp/endpoints"
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/secrets"
 )
 
@@ -102,8 +104,10 @@ type Federation struct {
 	// translateToFreshPasswordAuthentication (default), nativeSupport or
 	// disabled.
 	PromptLoginBehavior string `json:"promptLoginBehavior,omitempty"`
-	// AuthorityURL and GraphURL point at Microsoft (the defaults) or at an
-	// emulator.
+	// AuthorityURL and GraphURL point at Microsoft's global service (the
+	// defaults), at another of Microsoft's clouds (US Government, China),
+	// or at an endpoint the server allows (an emulator): see
+	// CheckMicrosoftEndpoints.
 	AuthorityURL string `json:"authorityUrl,omitempty"`
 	GraphURL     string `json:"graphUrl,omitempty"`
 }
@@ -208,6 +212,35 @@ func (o *Office365Settings) validateFederation(add func(field, msg string)) {
 		}
 		seen[n] = true
 	}
+}
+
+// CheckMicrosoftEndpoints checks that authorityUrl and graphUrl point at
+// Microsoft's clouds or at an endpoint the server allows (allow, from
+// --m365-allow-endpoint). Portico sends a tenant's token or administrator
+// password there, so any other URL would let whoever edits the settings
+// make Portico call into its own network. Applications stored before this
+// rule are refused when used (the federation service checks again) and by
+// Verify Compatibility.
+func (a Application) CheckMicrosoftEndpoints(allow cloud.AllowList) error {
+	if a.Office365 == nil {
+		return nil
+	}
+	var errs []directory.FieldError
+	f := a.Office365.Federation
+	if f.AuthorityURL != "" {
+		if err := allow.CheckAuthority(f.AuthorityURL); err != nil {
+			errs = append(errs, directory.FieldError{Field: "office365.authorityUrl", Message: err.Error()})
+		}
+	}
+	if f.GraphURL != "" {
+		if err := allow.CheckGraph(f.GraphURL); err != nil {
+			errs = append(errs, directory.FieldError{Field: "office365.graphUrl", Message: err.Error()})
+		}
+	}
+	if len(errs) > 0 {
+		return &directory.ValidationError{Errors: errs}
+	}
+	return nil
 }
 
 // DomainNames lists the domain names.

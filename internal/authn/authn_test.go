@@ -2,8 +2,13 @@ package authn
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -100,29 +105,111 @@ func TestEnrolment(t *testing.T) {
 	}
 }
 
+// testMAC stands in for the master key's keyed hash: HMAC-SHA256 under a
+// per-user key, with key ids, so tests can tell keys apart.
+func testMAC(user string) RecoveryMAC {
+	return func(keyID string, msg []byte) (string, []byte, error) {
+		if keyID == "" {
+			keyID = "k1"
+		}
+		if keyID != "k1" && keyID != "k0" {
+			return "", nil, errors.New("unknown key " + keyID)
+		}
+		h := hmac.New(sha256.New, []byte(keyID+"/"+user))
+		h.Write(msg)
+		return keyID, h.Sum(nil), nil
+	}
+}
+
 func TestRecoveryCodes(t *testing.T) {
-	codes, hashes, err := NewRecoveryCodes(rand.Reader, "user-1")
+	mac := testMAC("user-1")
+	codes, hashes, err := NewRecoveryCodes(rand.Reader, mac)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(codes) != RecoveryCodeCount || len(hashes) != RecoveryCodeCount || len(codes[0]) != 11 || codes[0][5] != '-' {
+	if len(codes) != RecoveryCodeCount || len(hashes) != RecoveryCodeCount {
 		t.Fatalf("codes %v", codes)
 	}
-	if strings.Contains(strings.Join(hashes, ","), codes[0]) {
-		t.Fatal("codes stored in clear")
+	for i, c := range codes {
+		// xxxx-xxxx-xxxx-xxxx: 16 characters of 5 bits.
+		if len(c) != 19 || c[4] != '-' || c[9] != '-' || c[14] != '-' || RecoveryCodeBits < 80 {
+			t.Fatalf("code %q", c)
+		}
+		if !strings.HasPrefix(hashes[i], "rc2$k1$") || strings.Contains(hashes[i], c) {
+			t.Fatalf("hash %q of %q", hashes[i], c)
+		}
 	}
-	rest, ok := UseRecoveryCode(strings.ToUpper(strings.ReplaceAll(codes[3], "-", "")), "user-1", hashes)
-	if !ok || len(rest) != RecoveryCodeCount-1 {
-		t.Fatalf("use a code typed without its dash, in capitals: %v %d", ok, len(rest))
+	rest, ok, err := UseRecoveryCode(strings.ToUpper(strings.ReplaceAll(codes[3], "-", " ")), hashes, mac, "user-1")
+	if err != nil || !ok || len(rest) != RecoveryCodeCount-1 {
+		t.Fatalf("use a code typed with spaces, in capitals: %v %v %d", ok, err, len(rest))
 	}
-	if _, ok := UseRecoveryCode(codes[3], "user-1", rest); ok {
+	if _, ok, _ := UseRecoveryCode(codes[3], rest, mac, "user-1"); ok {
 		t.Fatal("a recovery code worked twice")
 	}
-	if _, ok := UseRecoveryCode(codes[0], "user-2", hashes); ok {
-		t.Fatal("a code of another user (salt) was accepted")
+	if _, ok, _ := UseRecoveryCode(codes[0], hashes, testMAC("user-2"), "user-2"); ok {
+		t.Fatal("a code of another user (key binding) was accepted")
 	}
-	if _, _, err := NewRecoveryCodes(bytes.NewReader(nil), "u"); err == nil {
+	// Crockford's forgiving reading: O for 0, I and L for 1.
+	var zeroOne string
+	for _, c := range codes {
+		if strings.ContainsAny(c, "01") {
+			zeroOne = c
+			break
+		}
+	}
+	if zeroOne != "" {
+		typed := strings.NewReplacer("0", "O", "1", "l").Replace(zeroOne)
+		if _, ok, _ := UseRecoveryCode(typed, hashes, mac, "user-1"); !ok {
+			t.Fatalf("%q typed as %q refused", zeroOne, typed)
+		}
+	}
+	if _, _, err := NewRecoveryCodes(bytes.NewReader(nil), mac); err == nil {
 		t.Fatal("short randomness accepted")
+	}
+	if _, _, err := NewRecoveryCodes(rand.Reader, nil); err == nil {
+		t.Fatal("codes issued without a keyed hash")
+	}
+	// A hash made with an older master key still checks (rotation).
+	_, old, _ := testMAC("user-1")("k0", codeMessage(strings.ReplaceAll(codes[5], "-", "")))
+	oldHash := "rc2$k0$" + base64.RawURLEncoding.EncodeToString(old)
+	if _, ok, err := UseRecoveryCode(codes[5], []string{oldHash}, mac, "user-1"); !ok || err != nil {
+		t.Fatalf("hash under the previous master key: %v %v", ok, err)
+	}
+	if _, _, err := UseRecoveryCode(codes[5], []string{"rc2$gone$AAAA"}, mac, "user-1"); err == nil {
+		t.Fatal("a hash under an unknown master key was silently skipped")
+	}
+}
+
+func TestLegacyRecoveryCodes(t *testing.T) {
+	mac := testMAC("user-1")
+	legacy := func(code string) string {
+		h := sha256.Sum256([]byte("user-1\x00" + code))
+		return hex.EncodeToString(h[:])
+	}
+	hashes := []string{legacy("abcde-fghij"), legacy("kmnop-qrst2")}
+	if !HasLegacyRecoveryHashes(hashes) {
+		t.Fatal("legacy hashes not recognized")
+	}
+	rest, ok, err := UseRecoveryCode("ABCDEFGHIJ", hashes, mac, "user-1")
+	if err != nil || !ok || len(rest) != 1 {
+		t.Fatalf("legacy code: %v %v %v", ok, err, rest)
+	}
+	if _, ok, _ := UseRecoveryCode("abcde-fghij", hashes, mac, "user-2"); ok {
+		t.Fatal("legacy code with another user's salt")
+	}
+	wrapped, err := ProtectLegacyRecoveryHashes(rest, mac)
+	if err != nil || HasLegacyRecoveryHashes(wrapped) || !strings.HasPrefix(wrapped[0], "rc1w$k1$") {
+		t.Fatalf("protected: %v %v", wrapped, err)
+	}
+	if _, ok, err := UseRecoveryCode("kmnop-qrst2", wrapped, mac, "user-1"); !ok || err != nil {
+		t.Fatalf("wrapped legacy code: %v %v", ok, err)
+	}
+	if _, ok, _ := UseRecoveryCode("kmnop-qrst2", wrapped, testMAC("user-2"), "user-1"); ok {
+		t.Fatal("wrapped legacy hash checked without the right key")
+	}
+	// A 16-character code never matches a legacy hash, nor the reverse.
+	if _, ok, _ := UseRecoveryCode("kmnop-qrst2-aaaa-a", hashes, mac, "user-1"); ok {
+		t.Fatal("nonsense accepted")
 	}
 }
 

@@ -30,6 +30,14 @@
 // [Keyring] holding an old and a new master key can open either generation and
 // always seals with its primary key.
 //
+// # Keyed hashes
+//
+// Some values are never needed back, only recognized (recovery codes).
+// [Keyring.MAC] hashes them with HMAC-SHA256 under a key derived from the
+// master key (HKDF-SHA256, RFC 5869, one key per purpose) and bound to the
+// same table/column/row binding, so a copy of the database alone does not
+// let anyone test guesses. The master-key id is stored beside each hash.
+//
 // # Master key
 //
 // The master key is 32 random bytes in a file readable by its owner only.
@@ -43,6 +51,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -110,6 +119,9 @@ func (b Binding) validate() error {
 type MasterKey struct {
 	id   string
 	aead cipher.AEAD
+	// macPRK is the HKDF pseudorandom key (RFC 5869 §2.2) from which the
+	// keys of Keyring.MAC are expanded; the raw key is not kept.
+	macPRK []byte
 }
 
 // NewMasterKey builds a master key from 32 raw bytes.
@@ -124,7 +136,11 @@ func NewMasterKey(raw []byte) (*MasterKey, error) {
 	// The id is a one-way fingerprint: it names the key in envelopes and
 	// logs without revealing anything usable about it.
 	sum := sha256.Sum256(append([]byte("portico master key id v1\x00"), raw...))
-	return &MasterKey{id: hex.EncodeToString(sum[:8]), aead: aead}, nil
+	prk, err := hkdf.Extract(sha256.New, raw, []byte(macSalt))
+	if err != nil {
+		return nil, fmt.Errorf("secrets: master key: %w", err)
+	}
+	return &MasterKey{id: hex.EncodeToString(sum[:8]), aead: aead, macPRK: prk}, nil
 }
 
 // ID returns the key's id: 16 hex digits of a SHA-256 fingerprint of the key.

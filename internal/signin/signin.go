@@ -228,6 +228,20 @@ func totpBinding(tenantID, userID string) secrets.Binding {
 	return secrets.Binding{Table: "credentials", Column: "totp_secret", RowID: tenantID + "/" + userID}
 }
 
+// recoveryBinding binds the keyed hashes of a user's recovery codes to the
+// user (secrets.Keyring.MAC).
+func recoveryBinding(tenantID, userID string) secrets.Binding {
+	return secrets.Binding{Table: "credentials", Column: "recovery_hashes", RowID: tenantID + "/" + userID}
+}
+
+// recoveryMAC is the keyed hash of a user's recovery codes: HMAC-SHA256
+// under a key derived from the master key, bound to tenant and user.
+func (s *Service) recoveryMAC(tenantID, userID string) authn.RecoveryMAC {
+	return func(keyID string, msg []byte) (string, []byte, error) {
+		return s.keys.MAC(keyID, "recovery-codes", recoveryBinding(tenantID, userID), msg)
+	}
+}
+
 func flowBinding(flowID string) secrets.Binding {
 	return secrets.Binding{Table: "login_flows", Column: "pending_totp", RowID: flowID}
 }
@@ -288,7 +302,7 @@ func (s *Service) storeTOTP(ctx context.Context, u directory.User, secret string
 	if err != nil {
 		return nil, err
 	}
-	codes, hashes, err := authn.NewRecoveryCodes(s.random, u.ID)
+	codes, hashes, err := authn.NewRecoveryCodes(s.random, s.recoveryMAC(u.TenantID, u.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -347,12 +361,23 @@ func (s *Service) CheckSecondFactor(ctx context.Context, u directory.User, code,
 		if err != nil {
 			return c, fmt.Errorf("open totp secret: %w", err)
 		}
+		mac := s.recoveryMAC(u.TenantID, u.ID)
 		if step, ok := authn.CheckTOTP(string(secret), code, now, c.TOTPLastStep); ok {
 			c.TOTPLastStep = step
-		} else if rest, ok := authn.UseRecoveryCode(code, u.ID, c.RecoveryHashes); ok {
+		} else if rest, ok, err := authn.UseRecoveryCode(code, c.RecoveryHashes, mac, u.ID); err != nil {
+			return c, err
+		} else if ok {
 			c.RecoveryHashes = rest
 		} else {
 			return c, ErrInvalidCode
+		}
+		// Codes issued before keyed hashes keep working once, but their
+		// plain SHA-256 hashes are replaced by keyed ones in the same write,
+		// so that a later database copy does not yield them.
+		if authn.HasLegacyRecoveryHashes(c.RecoveryHashes) {
+			if c.RecoveryHashes, err = authn.ProtectLegacyRecoveryHashes(c.RecoveryHashes, mac); err != nil {
+				return c, err
+			}
 		}
 		c.UpdatedAt = s.stamp()
 		return c, nil

@@ -88,6 +88,9 @@ type AuthnRequestPolicy struct {
 	RequireSigned bool
 	// SPCerts verify signed requests (Entra's signing certificates).
 	SPCerts []*x509.Certificate
+	// AllowSHA1 accepts RSA-SHA1 signatures (and SHA-1 digests) on either
+	// binding; they are refused otherwise (office365.allowSha1Requests).
+	AllowSHA1 bool
 	// Replay, when set, is called with the request id and the time after
 	// which the id can be forgotten; it returns an error (wrap ErrReplay)
 	// when the id was already used. Storage implements it.
@@ -108,11 +111,67 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
 }
 
-// Signature algorithms accepted on the Redirect binding (bindings
-// §3.4.4.1); SHA-1 is refused.
-var redirectSigAlgs = map[string]x509.SignatureAlgorithm{
-	"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": x509.SHA256WithRSA,
-	"http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": x509.SHA512WithRSA,
+// XML-DSig and SAML algorithm identifiers of SHA-1 and of the SHA-2
+// family (xmldsig-core §6, RFC 6931).
+const (
+	AlgRSASHA1   = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+	AlgRSASHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+	AlgRSASHA384 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384"
+	AlgRSASHA512 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
+	AlgSHA1      = "http://www.w3.org/2000/09/xmldsig#sha1"
+	AlgSHA256    = "http://www.w3.org/2001/04/xmlenc#sha256"
+	AlgSHA384    = "http://www.w3.org/2001/04/xmldsig-more#sha384"
+	AlgSHA512    = "http://www.w3.org/2001/04/xmlenc#sha512"
+)
+
+// signatureAlgorithms are the signature methods Portico verifies, on both
+// bindings of signed AuthnRequests (the Redirect binding's SigAlg, bindings
+// §3.4.4.1; the POST binding's SignatureMethod, xmldsig-core §4.4.2) and on
+// every enveloped signature Verifier checks. One table, one rule: SHA-1
+// only when the caller allows it (AuthnRequestPolicy.AllowSHA1,
+// Verifier.AllowSHA1), which an application does only because Microsoft
+// Entra still signs its AuthnRequests with RSA-SHA1 (docs/office365.md).
+var signatureAlgorithms = map[string]struct {
+	alg  x509.SignatureAlgorithm
+	sha1 bool
+}{
+	AlgRSASHA256: {x509.SHA256WithRSA, false},
+	AlgRSASHA384: {x509.SHA384WithRSA, false},
+	AlgRSASHA512: {x509.SHA512WithRSA, false},
+	AlgRSASHA1:   {x509.SHA1WithRSA, true},
+}
+
+// digestAlgorithms are the reference digests Verifier accepts; true marks
+// SHA-1.
+var digestAlgorithms = map[string]bool{AlgSHA256: false, AlgSHA384: false, AlgSHA512: false, AlgSHA1: true}
+
+// ErrSHA1 is wrapped (with ErrSignature) when a signature uses SHA-1 and
+// the caller does not allow it.
+var ErrSHA1 = errors.New("SHA-1 signatures are refused")
+
+// signatureAlgorithm maps a signature method to its x509 algorithm under
+// the rule above.
+func signatureAlgorithm(uri string, allowSHA1 bool) (x509.SignatureAlgorithm, error) {
+	a, ok := signatureAlgorithms[uri]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("signature algorithm %q is not accepted (RSA with SHA-256, SHA-384 or SHA-512)", uri)
+	case a.sha1 && !allowSHA1:
+		return 0, fmt.Errorf("%w: signature algorithm %s (allow it per application with office365.allowSha1Requests only for Microsoft Entra's signed requests)", ErrSHA1, uri)
+	}
+	return a.alg, nil
+}
+
+// digestAlgorithm checks a reference's digest method under the same rule.
+func digestAlgorithm(uri string, allowSHA1 bool) error {
+	sha1, ok := digestAlgorithms[uri]
+	switch {
+	case !ok:
+		return fmt.Errorf("digest algorithm %q is not accepted (SHA-256, SHA-384 or SHA-512)", uri)
+	case sha1 && !allowSHA1:
+		return fmt.Errorf("%w: digest algorithm %s", ErrSHA1, uri)
+	}
+	return nil
 }
 
 // ParseAuthnRequestRedirect parses an HTTP-Redirect binding request (SAML
@@ -172,9 +231,9 @@ func ParseAuthnRequestRedirect(rawQuery string, p AuthnRequestPolicy) (*AuthnReq
 		if err != nil {
 			return nil, err
 		}
-		alg, ok := redirectSigAlgs[sigAlg]
-		if !ok {
-			return nil, fmt.Errorf("%w: signature algorithm %q not accepted", ErrSignature, sigAlg)
+		alg, err := signatureAlgorithm(sigAlg, p.AllowSHA1)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSignature, err)
 		}
 		sigText, err := dec("Signature")
 		if err != nil {
@@ -271,9 +330,9 @@ func ParseAuthnRequestPOST(samlRequest, relayState string, p AuthnRequestPolicy)
 		if len(p.SPCerts) == 0 {
 			return nil, fmt.Errorf("%w: no service-provider certificate configured", ErrSignature)
 		}
-		verified, err := Verifier{Certs: p.SPCerts, Now: p.Now}.VerifyEnveloped(root, "ID")
+		verified, err := Verifier{Certs: p.SPCerts, Now: p.Now, AllowSHA1: p.AllowSHA1}.VerifyEnveloped(root, "ID")
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+			return nil, fmt.Errorf("%w: %w", ErrSignature, err)
 		}
 		root = verified // from here on, only what was signed
 		signed = true

@@ -122,12 +122,12 @@ func checkXMLText(field, s string) error {
 	return nil
 }
 
-// Algorithm identifiers of XML-DSig (xmldsig-core §6) and RFC 6931.
+// Algorithm identifiers of XML-DSig (xmldsig-core §6) and RFC 6931; the
+// signature and digest ones are with the verification rule
+// (authnrequest.go).
 const (
 	algExcC14N   = "http://www.w3.org/2001/10/xml-exc-c14n#"
-	algRSASHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 	algEnveloped = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
-	algSHA256    = "http://www.w3.org/2001/04/xmlenc#sha256"
 )
 
 // writeSignedInfo writes ds:SignedInfo. With declareNS it carries its own
@@ -150,13 +150,13 @@ func writeSignedInfo(w *xmlWriter, id string, digest []byte, canonical bool) {
 		w.start("ds:SignedInfo")
 	}
 	leafEmpty("ds:CanonicalizationMethod", algExcC14N)
-	leafEmpty("ds:SignatureMethod", algRSASHA256)
+	leafEmpty("ds:SignatureMethod", AlgRSASHA256)
 	w.start("ds:Reference", "URI", "#"+id)
 	w.start("ds:Transforms")
 	leafEmpty("ds:Transform", algEnveloped)
 	leafEmpty("ds:Transform", algExcC14N)
 	w.end("ds:Transforms")
-	leafEmpty("ds:DigestMethod", algSHA256)
+	leafEmpty("ds:DigestMethod", AlgSHA256)
 	w.leaf("ds:DigestValue", base64.StdEncoding.EncodeToString(digest))
 	w.end("ds:Reference")
 	w.end("ds:SignedInfo")

@@ -114,6 +114,9 @@ type Verifier struct {
 	Certs []*x509.Certificate
 	// Now is the clock used for certificate validity; nil means time.Now.
 	Now func() time.Time
+	// AllowSHA1 accepts RSA-SHA1 signature methods and SHA-1 digests,
+	// which are refused otherwise (the rule of signatureAlgorithms).
+	AllowSHA1 bool
 }
 
 // VerifyEnveloped verifies the enveloped signature of el, whose id is in
@@ -124,6 +127,9 @@ func (v Verifier) VerifyEnveloped(el *etree.Element, idAttr string) (*etree.Elem
 	if len(v.Certs) == 0 {
 		return nil, errors.New("assertion: no trusted certificates to verify with")
 	}
+	if err := checkSignatureAlgorithms(el, v.AllowSHA1); err != nil {
+		return nil, fmt.Errorf("assertion: signature of %s: %w", el.Tag, err)
+	}
 	ctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: v.Certs})
 	ctx.IdAttribute = idAttr
 	ctx.Clock = dsig.NewFakeClockAt(Options{Now: v.Now}.now())
@@ -132,6 +138,47 @@ func (v Verifier) VerifyEnveloped(el *etree.Element, idAttr string) (*etree.Elem
 		return nil, fmt.Errorf("assertion: signature of %s: %w", el.Tag, err)
 	}
 	return out, nil
+}
+
+// checkSignatureAlgorithms applies the algorithm rule to every XML-DSig
+// Signature inside el before anything is verified. goxmldsig accepts
+// RSA-SHA1 and picks the signature itself, so each one must pass: then
+// whichever it verifies does.
+func checkSignatureAlgorithms(el *etree.Element, allowSHA1 bool) error {
+	var walk func(*etree.Element) error
+	walk = func(e *etree.Element) error {
+		if e.Tag == "Signature" && e.NamespaceURI() == NSDSig {
+			for _, si := range e.ChildElements() {
+				if si.Tag != "SignedInfo" || si.NamespaceURI() != NSDSig {
+					continue
+				}
+				for _, c := range si.ChildElements() {
+					switch {
+					case c.NamespaceURI() != NSDSig:
+					case c.Tag == "SignatureMethod":
+						if _, err := signatureAlgorithm(c.SelectAttrValue("Algorithm", ""), allowSHA1); err != nil {
+							return err
+						}
+					case c.Tag == "Reference":
+						for _, d := range c.ChildElements() {
+							if d.Tag == "DigestMethod" && d.NamespaceURI() == NSDSig {
+								if err := digestAlgorithm(d.SelectAttrValue("Algorithm", ""), allowSHA1); err != nil {
+									return err
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		for _, c := range e.ChildElements() {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(el)
 }
 
 // writeElement serialises el compactly (no indentation: whitespace next to

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"crypto"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/xml"
@@ -77,6 +78,13 @@ func (a AuthnRequest) XML() []byte {
 // nil.
 func RedirectQuery(tb testing.TB, doc []byte, relayState string, key crypto.Signer) string {
 	tb.Helper()
+	return RedirectQueryAlg(tb, doc, relayState, key, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+}
+
+// RedirectQueryAlg is RedirectQuery with the signature algorithm sigAlg:
+// rsa-sha256 or rsa-sha1 (xmldsig-core §6.4.2, RFC 6931).
+func RedirectQueryAlg(tb testing.TB, doc []byte, relayState string, key crypto.Signer, sigAlg string) string {
+	tb.Helper()
 	var z bytes.Buffer
 	w, _ := flate.NewWriter(&z, flate.DefaultCompression)
 	w.Write(doc)
@@ -86,9 +94,20 @@ func RedirectQuery(tb testing.TB, doc []byte, relayState string, key crypto.Sign
 		q += "&RelayState=" + url.QueryEscape(relayState)
 	}
 	if key != nil {
-		q += "&SigAlg=" + url.QueryEscape("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
-		h := sha256.Sum256([]byte(q))
-		sig, err := key.Sign(rand.Reader, h[:], crypto.SHA256)
+		q += "&SigAlg=" + url.QueryEscape(sigAlg)
+		var digest []byte
+		hash := crypto.SHA256
+		switch sigAlg {
+		case "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256":
+			h := sha256.Sum256([]byte(q))
+			digest = h[:]
+		case "http://www.w3.org/2000/09/xmldsig#rsa-sha1":
+			h := sha1.Sum([]byte(q)) //nolint:gosec // what the test sends to be refused or allowed
+			digest, hash = h[:], crypto.SHA1
+		default:
+			tb.Fatalf("RedirectQueryAlg: no hash for %s", sigAlg)
+		}
+		sig, err := key.Sign(rand.Reader, digest, hash)
 		if err != nil {
 			tb.Fatal(err)
 		}

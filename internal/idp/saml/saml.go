@@ -108,7 +108,10 @@ func (h *Handler) policy(ctx context.Context, tg idphttp.Target) (assertion.Auth
 		AllowedACS:    []string{tg.App.LoginURL()},
 		RequireSigned: o != nil && o.RequireSignedRequests,
 		SPCerts:       certs,
-		Limits:        xmlsafe.Limits{MaxBytes: maxXML},
+		// One rule for both bindings (assertion.signatureAlgorithms):
+		// SHA-1 only where the application allows it.
+		AllowSHA1: o != nil && o.AllowSHA1Requests,
+		Limits:    xmlsafe.Limits{MaxBytes: maxXML},
 		// SAML profiles §4.1.4.5 asks the IdP to refuse a request it has
 		// already answered; the id is remembered until the request would be
 		// too old anyway. Storage makes it hold across nodes.

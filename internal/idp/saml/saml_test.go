@@ -295,10 +295,29 @@ func TestSignedRequests(t *testing.T) {
 		// which is why the handler drops that KeyInfo first (parsePOST).
 		req := request(e)
 		_, err := assertion.ParseAuthnRequestPOST(base64.StdEncoding.EncodeToString(idptest.SignEnveloped(t, req.XML(), entra, true)), "",
-			assertion.AuthnRequestPolicy{Now: e.Clock.Now, RequireSigned: true, SPCerts: []*x509.Certificate{entra.Cert}})
+			assertion.AuthnRequestPolicy{Now: e.Clock.Now, RequireSigned: true, SPCerts: []*x509.Certificate{entra.Cert}, AllowSHA1: true})
 		if !errors.Is(err, assertion.ErrSignature) {
 			t.Fatalf("assertion.ParseAuthnRequestPOST on an Entra-style signature: %v (if it now passes, parsePOST's workaround can go)", err)
 		}
+	})
+	t.Run("SHA-1 is one rule for both bindings", func(t *testing.T) {
+		// Refused by default on either binding, although the signature
+		// itself is valid and made by the trusted certificate...
+		sha1Redirect := func(req idptest.AuthnRequest) string {
+			return ssoURL(e) + "?" + idptest.RedirectQueryAlg(t, req.XML(), "", entra.Signer, assertion.AlgRSASHA1)
+		}
+		refused(t, e.Browser().Get(sha1Redirect(request(e))), http.StatusForbidden, "signature")
+		refused(t, post(e.Browser(), idptest.SignEnveloped(t, request(e).XML(), entra, true)), http.StatusForbidden, "signature")
+		if !strings.Contains(e.Logs.String(), "SHA-1 signatures are refused") {
+			t.Error("the log does not say the request was refused for SHA-1")
+		}
+		// ... and accepted on both once the application allows SHA-1
+		// (Microsoft Entra signs its AuthnRequests with RSA-SHA1).
+		e.UpdateApp(func(a *apps.Application) { a.Office365.AllowSHA1Requests = true })
+		b, req := e.Browser(), request(e)
+		accepted(t, b.Get(sha1Redirect(req)), b, req, "")
+		b, req = e.Browser(), request(e)
+		accepted(t, post(b, idptest.SignEnveloped(t, req.XML(), entra, true)), b, req, "")
 	})
 	t.Run("POST binding", func(t *testing.T) {
 		for _, entraStyle := range []bool{false, true} {

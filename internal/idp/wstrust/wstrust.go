@@ -11,6 +11,11 @@
 // application allows password-only active sign-in
 // (apps.Application.AllowPasswordOnlyActive).
 //
+// The password's only protection is TLS, so when Portico's public URL is
+// http the MEX is not served and username/password requests get a SOAP
+// fault before their password is read — unless the server runs with the
+// development switch --insecure-allow-http-wstrust (WithInsecureHTTP).
+//
 // Routes, per application (package endpoints builds the URLs):
 //
 //	POST /t/{tenant}/apps/{app}/wstrust/13/usernamemixed
@@ -22,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/portico-idp/portico/internal/idp/assertion"
@@ -44,16 +50,31 @@ type Config = idphttp.Config
 // Handler serves the WS-Trust endpoints.
 type Handler struct {
 	*idphttp.Base
+	// insecureHTTP accepts passwords although the public URL is http.
+	insecureHTTP bool
 }
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithInsecureHTTP, when on, accepts username/password requests although
+// Portico's public URL is http (the server's --insecure-allow-http-wstrust,
+// for development). Off, such requests get a SOAP fault: the usernamemixed
+// binding's only protection of the password is TLS.
+func WithInsecureHTTP(on bool) Option { return func(h *Handler) { h.insecureHTTP = on } }
 
 // New returns the WS-Trust handler. cfg needs Store, Signin, Admin and
 // PublicURL (Login is not used).
-func New(cfg Config) (*Handler, error) {
+func New(cfg Config, opts ...Option) (*Handler, error) {
 	b, err := idphttp.NewBase(cfg, false)
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{Base: b}, nil
+	h := &Handler{Base: b}
+	for _, o := range opts {
+		o(h)
+	}
+	return h, nil
 }
 
 // Register adds the routes to mux.
@@ -74,6 +95,11 @@ var (
 			"using WS-Trust username/password sign-in cannot provide. Use an application that signs in through the browser " +
 			"(modern authentication), or ask your administrator to allow password-only sign-in for such clients."}
 	faultReplay = &assertion.WSTrustFault{Sender: true, Subcode: "InvalidRequest", Reason: "This request was already answered."}
+	// faultPlainHTTP: usernamemixed is transport security
+	// (sp:TransportBinding, M365-CONTRACT.md §6); over plain http the
+	// password would cross the network in clear text.
+	faultPlainHTTP = &assertion.WSTrustFault{Sender: true, Subcode: "RequestFailed",
+		Reason: "Username and password sign-in is offered only over https. Ask your administrator to give Portico an https public URL."}
 )
 
 // fault maps an error of the sign-in to the fault the client gets.
@@ -113,6 +139,12 @@ func (h *Handler) usernameMixed(w http.ResponseWriter, r *http.Request) {
 	tg, err := h.Resolve(r)
 	if err != nil {
 		h.writeFault(w, r, nil, "", err)
+		return
+	}
+	// Refused before the body (and the password in it) is even read: the
+	// client learns to stop, and no password is checked over clear text.
+	if !strings.HasPrefix(h.PublicURL, "https://") && !h.insecureHTTP {
+		h.writeFault(w, r, &tg, "", withCause(faultPlainHTTP, errors.New("public URL is http; start the server with an https --public-url (or --insecure-allow-http-wstrust for development)")))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))

@@ -401,3 +401,53 @@ func TestBrowserSessionsDoNotApply(t *testing.T) {
 		t.Fatalf("new password: %d %s", s, lastBody)
 	}
 }
+
+// TestUsernameMixedRefusedOverHTTP: usernamemixed's only protection of the
+// password is TLS, so with an http public URL a request is answered with a
+// fault before its password is checked — unless the development switch is
+// on (--insecure-allow-http-wstrust).
+func TestUsernameMixedRefusedOverHTTP(t *testing.T) {
+	e := idptest.New(t, idptest.Options{})
+	e.UpdateApp(func(a *apps.Application) { a.PolicyID = e.PasswordOnly.ID })
+	u := e.AddUser(idptest.UserSpec{Username: "john.smith"})
+	cfg := e.Config
+	cfg.PublicURL = "http://portico.example"
+	ep := endpoints.WSTrustUsernameMixed(cfg.PublicURL, e.Tenant.Slug, e.App.ID)
+	send := func(opts ...wstrust.Option) *httptest.ResponseRecorder {
+		t.Helper()
+		h, err := wstrust.New(cfg, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		h.Register(mux)
+		msgs++
+		body := idptest.WSTrustRequest{To: ep, Username: u.UPN, Password: u.Password, Created: e.Clock.Now().Add(-2 * time.Second),
+			MessageID: fmt.Sprintf("urn:uuid:00000000-0000-4000-8000-%012d", msgs)}.Body(t)
+		req := httptest.NewRequest(http.MethodPost, "/t/contoso/apps/"+e.App.ID+"/wstrust/13/usernamemixed", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/soap+xml; charset=utf-8")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+
+	rec := send()
+	lastBody = rec.Body.Bytes()
+	fault(t, rec.Code, http.StatusBadRequest, "RequestFailed", "only over https")
+	if strings.Contains(e.Logs.String(), `"msg":"wstrust token issued"`) {
+		t.Fatal("a token was issued over plain http")
+	}
+	// Off by default means off even with the option given as false.
+	rec = send(wstrust.WithInsecureHTTP(false))
+	lastBody = rec.Body.Bytes()
+	fault(t, rec.Code, http.StatusBadRequest, "RequestFailed", "only over https")
+
+	// The development switch lets the same request through.
+	rec = send(wstrust.WithInsecureHTTP(true))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("with --insecure-allow-http-wstrust: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := assertion.VerifyWSFedResponse(rec.Body.Bytes(), assertion.Verifier{Certs: []*x509.Certificate{e.SigningCert().Cert}, Now: e.Clock.Now}); err != nil {
+		t.Fatalf("token over http with the development switch: %v", err)
+	}
+}

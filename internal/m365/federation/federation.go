@@ -13,6 +13,7 @@ import (
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/idp/endpoints"
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/m365/graph"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signing"
@@ -38,6 +39,8 @@ type Service struct {
 	publicURL string
 	http      *http.Client
 	log       *slog.Logger
+	// endpoints are the extra Microsoft 365 endpoints the server allows.
+	endpoints cloud.AllowList
 	// connect builds the Graph client of an application (tests replace it).
 	connect func(ctx context.Context, t directory.Tenant, app apps.Application) (Graph, error)
 	// connectAs builds one that authenticates with a given certificate
@@ -51,6 +54,11 @@ type Option func(*Service)
 // WithHTTPClient sets the client for calls to Microsoft (to trust
 // m365sim's certificate authority, for example).
 func WithHTTPClient(c *http.Client) Option { return func(s *Service) { s.http = c } }
+
+// WithEndpoints sets the endpoints, besides Microsoft's clouds, that an
+// application's authorityUrl and graphUrl may name (the server's
+// --m365-allow-endpoint). Without it only Microsoft's clouds are called.
+func WithEndpoints(allow cloud.AllowList) Option { return func(s *Service) { s.endpoints = allow } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
@@ -87,6 +95,11 @@ func New(adm *admin.Service, keys *secrets.Keyring, publicURL string, opts ...Op
 // the stored administrator's password.
 func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.Application, cert *signing.Certificate) (Graph, error) {
 	o := app.Office365
+	// Settings stored before the endpoint rule existed are refused here,
+	// where a token would be sent, not silently used.
+	if err := app.CheckMicrosoftEndpoints(s.endpoints); err != nil {
+		return nil, fmt.Errorf("the application's Microsoft endpoints are not allowed: %w", err)
+	}
 	opts := []graph.Option{graph.WithHTTPClient(s.http), graph.WithLogger(s.log), graph.WithRetryBudget(30 * time.Second)}
 	if o.AuthorityURL != "" {
 		opts = append(opts, graph.WithLoginURL(o.AuthorityURL))

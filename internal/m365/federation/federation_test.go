@@ -11,6 +11,7 @@ import (
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/m365sim"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/storage/sqlite"
@@ -35,6 +36,7 @@ type fixture struct {
 	fed    *Service
 	tenant directory.Tenant
 	app    apps.Application
+	kr     *secrets.Keyring
 }
 
 func simSeed(mut func(*m365sim.SeedTenant)) m365sim.SeedFile {
@@ -80,8 +82,14 @@ func newFixture(t *testing.T, mut func(*m365sim.SeedTenant)) *fixture {
 	t.Cleanup(func() { st.Close() })
 	mk, _ := secrets.NewMasterKey(make([]byte, 32))
 	kr, _ := secrets.NewKeyring(nil, mk)
-	adm := admin.New(st, admin.WithKeyring(kr))
-	f := &fixture{t: t, ctx: ctx, sim: sim, admin: adm, fed: New(adm, kr, publicURL, WithHTTPClient(sim.Client()))}
+	// The emulator is allowed as the server's --m365-allow-endpoint does.
+	allow, err := cloud.ParseAllowList(strings.TrimPrefix(sim.URL(), "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := admin.New(st, admin.WithKeyring(kr), admin.WithMicrosoftEndpoints(allow))
+	f := &fixture{t: t, ctx: ctx, sim: sim, admin: adm, kr: kr,
+		fed: New(adm, kr, publicURL, WithHTTPClient(sim.Client()), WithEndpoints(allow))}
 	if f.tenant, _, err = adm.CreateTenant(ctx, "contoso", "Contoso", "@contoso.com"); err != nil {
 		t.Fatal(err)
 	}

@@ -205,6 +205,11 @@ func (s *Service) checkSettings(rep *Report, app apps.Application, domain string
 			Detail: "Microsoft Online mode is deprecated by Microsoft and cannot work for administrators who must use multi-factor authentication",
 			Fix:    "switch to Microsoft Graph: register an app in Azure, upload Portico's certificate, and enter its client and tenant ids"})
 	}
+	if o.EffectiveProtocol() == "saml" && o.RequireSignedRequests && !o.AllowSHA1Requests {
+		rep.add(Check{ID: "sha1", Title: "Signed requests use an algorithm Portico accepts", Status: Warn,
+			Detail: "Microsoft Entra documents RSA-SHA1 for the AuthnRequests it signs, and Portico refuses SHA-1 signatures unless office365.allowSha1Requests is on: SAML sign-ins would fail",
+			Fix:    "turn on office365.allowSha1Requests (only SHA-1 request signatures from Microsoft's certificates are then accepted), or stop requiring signed requests"})
+	}
 	if !app.Enabled {
 		rep.add(Check{ID: "enabled", Title: "The application is enabled", Status: Warn,
 			Detail: "the application is disabled: once federated, every sign-in to Office 365 would be refused",
@@ -213,6 +218,14 @@ func (s *Service) checkSettings(rep *Report, app apps.Application, domain string
 	if len(missing) > 0 {
 		rep.add(Check{ID: "settings", Title: "Federation settings are complete", Status: Fail,
 			Detail: "missing: " + strings.Join(missing, "; "), Fix: "fill in the Federation tab"})
+		return false
+	}
+	if err := app.CheckMicrosoftEndpoints(s.endpoints); err != nil {
+		// Stored before the rule existed, or the server's allow-list
+		// changed: say which setting and how to fix it, and call nothing.
+		rep.add(Check{ID: "endpoints", Title: "Microsoft endpoints are allowed", Status: Fail, Detail: err.Error(),
+			Fix: "clear office365.authorityUrl and office365.graphUrl to use Microsoft's global service, set them to another of Microsoft's clouds, " +
+				"or start the server with --m365-allow-endpoint HOST:PORT for an emulator"})
 		return false
 	}
 	rep.add(Check{ID: "settings", Title: "Federation settings are complete", Status: Pass, Detail: "all fields are set"})

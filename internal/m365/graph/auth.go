@@ -31,7 +31,8 @@ const (
 	// DefaultGraphURL is Microsoft Graph v1.0 in the public cloud.
 	DefaultGraphURL = "https://graph.microsoft.com/v1.0"
 	// graphScope asks for the application's (or user's) statically granted
-	// Graph permissions (v2-oauth2-client-creds-grant-flow).
+	// Graph permissions (v2-oauth2-client-creds-grant-flow) on the global
+	// service; a national cloud's Graph host has its own (AuthConfig.Scope).
 	graphScope = "https://graph.microsoft.com/.default"
 	// tokenRefreshMargin renews a cached password-grant token this long
 	// before it expires.
@@ -102,6 +103,17 @@ type AuthConfig struct {
 	HTTPClient *http.Client
 	// Now is the clock for token expiry; time.Now when nil.
 	Now func() time.Time
+	// Scope is the token's scope; the global Graph service's ".default"
+	// when empty. New sets it from the Graph URL (cloud.GraphScope): a
+	// national cloud's tokens must name its own Graph host.
+	Scope string
+}
+
+func (a AuthConfig) scope() string {
+	if a.Scope != "" {
+		return a.Scope
+	}
+	return graphScope
 }
 
 func (a AuthConfig) authority() (string, error) {
@@ -134,6 +146,7 @@ func (a AuthConfig) httpClient() *http.Client {
 // client. MSAL caches the token and renews it before it expires.
 type certSource struct {
 	client confidential.Client
+	scope  string
 }
 
 // NewCertificateSource returns a TokenSource for the client credentials
@@ -174,12 +187,12 @@ func NewCertificateSource(cfg AuthConfig, cert *signing.Certificate) (TokenSourc
 	if err != nil {
 		return nil, fmt.Errorf("graph: MSAL confidential client: %w", err)
 	}
-	return &certSource{client: client}, nil
+	return &certSource{client: client, scope: cfg.scope()}, nil
 }
 
 // Token returns a cached or new app-only token.
 func (s *certSource) Token(ctx context.Context) (AccessToken, error) {
-	res, err := s.client.AcquireTokenByCredential(ctx, []string{graphScope})
+	res, err := s.client.AcquireTokenByCredential(ctx, []string{s.scope})
 	if err != nil {
 		return AccessToken{}, newTokenError(err)
 	}
@@ -191,6 +204,7 @@ func (s *certSource) Token(ctx context.Context) (AccessToken, error) {
 // the token is kept here until shortly before it expires.
 type passwordSource struct {
 	client             public.Client
+	scope              string
 	username, password string
 	now                func() time.Time
 
@@ -226,7 +240,7 @@ func NewPasswordSource(cfg AuthConfig, username, password string) (TokenSource, 
 	if now == nil {
 		now = time.Now
 	}
-	return &passwordSource{client: client, username: username, password: password, now: now}, nil
+	return &passwordSource{client: client, scope: cfg.scope(), username: username, password: password, now: now}, nil
 }
 
 // Token returns the cached token or signs in again.
@@ -237,7 +251,7 @@ func (s *passwordSource) Token(ctx context.Context) (AccessToken, error) {
 		return s.tok, nil
 	}
 	//lint:ignore SA1019 the password grant is deprecated by Microsoft, and is what the legacy Microsoft Online mode is.
-	res, err := s.client.AcquireTokenByUsernamePassword(ctx, []string{graphScope}, s.username, s.password)
+	res, err := s.client.AcquireTokenByUsernamePassword(ctx, []string{s.scope}, s.username, s.password)
 	if err != nil {
 		return AccessToken{}, newTokenError(err)
 	}

@@ -190,3 +190,23 @@ func (r recordHosts) RoundTrip(req *http.Request) (*http.Response, error) {
 	*r.hosts = append(*r.hosts, req.URL.Host)
 	return r.next.RoundTrip(req)
 }
+
+// TestNationalCloudScope: a Graph URL of a national cloud makes the token
+// request name that cloud's Graph (learn.microsoft.com/graph/sdks/national-clouds:
+// a scope containing the Graph domain must use the national cloud's). The
+// emulator knows only the global scope, so it refuses the request and
+// quotes the scope it was sent.
+func TestNationalCloudScope(t *testing.T) {
+	e := newEnv(t)
+	c, _, _ := e.client(t, WithGraphURL("https://graph.microsoft.us/v1.0"), WithMaxAttempts(1))
+	_, err := c.Token(context.Background())
+	var te *TokenError
+	if !errors.As(err, &te) || te.Code != 1002012 || !strings.Contains(te.Description, "https://graph.microsoft.us/.default") {
+		t.Fatalf("token for the US Government cloud: %v", err)
+	}
+	// The emulator's own URL keeps the global scope.
+	c, _, _ = e.client(t)
+	if _, err := c.Token(context.Background()); err != nil {
+		t.Fatalf("token from the emulator: %v", err)
+	}
+}

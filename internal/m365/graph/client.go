@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/signing"
 )
 
@@ -249,6 +250,9 @@ func New(opts ...Option) (*Client, error) {
 	}
 	c.base = u.String()
 	c.origin = u.Scheme + "://" + u.Host
+	if s.auth.Scope == "" {
+		s.auth.Scope = cloud.GraphScope(c.base)
+	}
 	c.basePath = u.EscapedPath()
 	if s.credKinds != 1 {
 		return nil, errors.New("graph: give exactly one of WithCertificate, WithPassword, WithTokenSource")
