@@ -96,7 +96,9 @@ type scanner struct {
 	o Options
 }
 
-func (s *scanner) syntax() error { return &Error{Kind: Syntax, Offset: int64(s.i), Reason: "is not valid JSON"} }
+func (s *scanner) syntax() error {
+	return &Error{Kind: Syntax, Offset: int64(s.i), Reason: "is not valid JSON"}
+}
 
 func (s *scanner) ws() {
 	for s.i < len(s.b) {
