@@ -19,6 +19,7 @@ import (
 // Scripts rely on these keys: add keys, never rename or remove them.
 type demoInfo struct {
 	PorticoURL     string     `json:"portico_url"`
+	MetricsURL     string     `json:"metrics_url"`
 	Tenant         string     `json:"tenant"`
 	AppID          string     `json:"app_id"`
 	APIToken       string     `json:"api_token"`
@@ -89,7 +90,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer sim.Close()
 
-	cfg := serveConfig{store: storeFlags{dataDir: dir}, addr: *addr, m365Client: sim.Client()}
+	// Metrics on a free loopback port: the demo must not collide with a
+	// Portico (or another exporter) already on 9464.
+	cfg := serveConfig{store: storeFlags{dataDir: dir}, addr: *addr, m365Client: sim.Client(), metricsAddr: "127.0.0.1:0"}
 	s, err := startServer(ctx, cfg, log)
 	if err != nil && strings.Contains(err.Error(), "address already in use") {
 		cfg.addr = "127.0.0.1:0"
@@ -100,11 +103,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	info, err := seedDemo(ctx, s, sim)
 	if err != nil {
-		s.http.Close()
+		s.close()
 		s.wait(ctx)
 		return fmt.Errorf("seed demo data: %w", err)
 	}
 	info.DataDir = dir
+	info.MetricsURL = s.MetricsURL
 	info.M365SimCAPEM = filepath.Join(dir, "m365sim-ca.pem")
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(info); err != nil {
@@ -271,7 +275,8 @@ Sign in to "Office 365" through Portico in a browser:
   4. Portico posts the signed token back; Microsoft 365 shows who signed in, with MFA satisfied.
   ann.lee (same password) has no authenticator yet: Portico shows a QR code to enrol one.
 
-  Portico         %s      health /healthz   metrics /metrics
+  Portico         %s      health /healthz
+  Metrics         %s   (Prometheus; loopback only)
   Admin API       %s/api/v1   (OpenAPI: /api/v1/openapi.json)
   Tenant          %s   (organization Contoso, principal name suffix @contoso.com)
   API tokens      %s (tenant)   %s (global)
@@ -282,7 +287,7 @@ Sign in to "Office 365" through Portico in a browser:
 
 Directory users (a plain username gets the organization's suffix as its UPN):
 `, info.SigninURL, info.M365SimCAPEM, demoPassword, info.Users[0].TOTPSecret, info.Users[0].TOTPSecret,
-		info.PorticoURL, info.PorticoURL, info.Tenant, info.APIToken, info.GlobalAPIToken, info.AppID, info.Thumbprint,
+		info.PorticoURL, info.MetricsURL, info.PorticoURL, info.Tenant, info.APIToken, info.GlobalAPIToken, info.AppID, info.Thumbprint,
 		info.M365SimURL, info.M365SimView, info.Domain, info.Admin.Username, info.Admin.Password)
 	for _, u := range info.Users {
 		totp := "enrols an authenticator at first sign-in"
