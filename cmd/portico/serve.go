@@ -79,21 +79,23 @@ const defaultReadHeaderTimeout = 10 * time.Second
 
 // server is a running Portico node.
 type server struct {
-	URL string
+	URL    string
+	Store  *sqlstore.Store
+	Admin  *admin.Service
+	Signin *signin.Service
+	Fed    *federation.Service
+	Log    *slog.Logger
+	http   *http.Server
+	errc   chan error
+	listen net.Listener
+	stop   context.CancelFunc
+
 	// MetricsURL is where Prometheus scrapes ("" when disabled).
 	MetricsURL string
-	Store      *sqlstore.Store
-	Admin      *admin.Service
-	Signin     *signin.Service
-	Fed        *federation.Service
-	Log        *slog.Logger
-	http       *http.Server
 	// metrics serves /metrics on a listener of its own (nil when disabled).
 	metrics *http.Server
 	// tls is the certificate in service (nil without TLS).
-	tls  *tlscert.Reloader
-	errc chan error
-	stop context.CancelFunc
+	tls *tlscert.Reloader
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -194,7 +196,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	go housekeeping(bg, st, log)
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	s := &server{
-		URL: public, Store: st, Admin: svc, Signin: sign, Fed: fed, Log: log, tls: certs, errc: make(chan error, 2), stop: stop,
+		URL: public, Store: st, Admin: svc, Signin: sign, Fed: fed, Log: log, listen: ln, errc: make(chan error, 2), stop: stop, tls: certs,
 		http: &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: readHeader,
