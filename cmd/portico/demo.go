@@ -19,6 +19,7 @@ import (
 // Scripts rely on these keys: add keys, never rename or remove them.
 type demoInfo struct {
 	PorticoURL     string     `json:"portico_url"`
+	MetricsURL     string     `json:"metrics_url"`
 	Tenant         string     `json:"tenant"`
 	AppID          string     `json:"app_id"`
 	APIToken       string     `json:"api_token"`
@@ -100,11 +101,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	info, err := seedDemo(ctx, s, sim)
 	if err != nil {
-		s.http.Close()
+		s.close()
 		s.wait(ctx)
 		return fmt.Errorf("seed demo data: %w", err)
 	}
 	info.DataDir = dir
+	info.MetricsURL = s.MetricsURL
 	info.M365SimCAPEM = filepath.Join(dir, "m365sim-ca.pem")
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(info); err != nil {
@@ -123,7 +125,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // machine has no certificate for Portico.
 func demoServeConfig(dataDir, addr string, sim *m365sim.Server) serveConfig {
 	return serveConfig{store: storeFlags{dataDir: dataDir}, addr: addr, m365Client: sim.Client(),
-		m365Allow: stringList{strings.TrimPrefix(sim.URL(), "https://")}, insecureHTTPWSTrust: true}
+		m365Allow: stringList{strings.TrimPrefix(sim.URL(), "https://")}, insecureHTTPWSTrust: true,
+		// Metrics on a free loopback port: the demo must not collide with
+		// a Portico (or another exporter) already on 9464.
+		metricsAddr: "127.0.0.1:0"}
 }
 
 // startDemoSim starts the emulator (HTTPS: MSAL accepts nothing else) with
@@ -281,7 +286,8 @@ Sign in to "Office 365" through Portico in a browser:
   4. Portico posts the signed token back; Microsoft 365 shows who signed in, with MFA satisfied.
   ann.lee (same password) has no authenticator yet: Portico shows a QR code to enrol one.
 
-  Portico         %s      health /healthz   metrics /metrics
+  Portico         %s      health /healthz
+  Metrics         %s   (Prometheus; loopback only)
   Admin API       %s/api/v1   (OpenAPI: /api/v1/openapi.json)
   Tenant          %s   (organization Contoso, principal name suffix @contoso.com)
   API tokens      %s (tenant)   %s (global)
@@ -292,7 +298,7 @@ Sign in to "Office 365" through Portico in a browser:
 
 Directory users (a plain username gets the organization's suffix as its UPN):
 `, info.SigninURL, info.M365SimCAPEM, demoPassword, info.Users[0].TOTPSecret, info.Users[0].TOTPSecret,
-		info.PorticoURL, info.PorticoURL, info.Tenant, info.APIToken, info.GlobalAPIToken, info.AppID, info.Thumbprint,
+		info.PorticoURL, info.MetricsURL, info.PorticoURL, info.Tenant, info.APIToken, info.GlobalAPIToken, info.AppID, info.Thumbprint,
 		info.M365SimURL, info.M365SimView, info.Domain, info.Admin.Username, info.Admin.Password)
 	for _, u := range info.Users {
 		totp := "enrols an authenticator at first sign-in"

@@ -13,8 +13,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/portico-idp/portico/internal/admin"
@@ -28,7 +30,9 @@ import (
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
+	"github.com/portico-idp/portico/internal/tlscert"
 	"github.com/portico-idp/portico/internal/web"
+	"github.com/portico-idp/portico/internal/web/bodylimit"
 	"github.com/portico-idp/portico/internal/web/login"
 )
 
@@ -45,6 +49,14 @@ type serveConfig struct {
 	// m365Client, when set, carries calls to Microsoft (the demo's
 	// in-process emulator).
 	m365Client *http.Client
+	// tlsCert and tlsKey name PEM files: when set, the listener speaks
+	// HTTPS (reloaded on SIGHUP).
+	tlsCert, tlsKey string
+	// metricsAddr is where /metrics is served; "" serves it nowhere.
+	metricsAddr string
+	// limits are the request timeouts; zero fields take the defaults
+	// (tests shrink them).
+	limits serveLimits
 	// lockout sets the sign-in lockout limits (zero: the defaults).
 	lockout lockoutFlags
 	// m365Allow are HOST[:PORT] endpoints, besides Microsoft's clouds, that
@@ -62,6 +74,26 @@ func registerM365Allow(fs *flag.FlagSet, dst *stringList) {
 	fs.Var(dst, "m365-allow-endpoint", "HOST[:PORT] (repeatable, or comma-separated) that applications may use as Microsoft Entra or Graph endpoint besides Microsoft's clouds, e.g. an m365sim at 127.0.0.1:8443; the port defaults to 443")
 }
 
+// defaultMetricsAddr is the metrics listener's default: loopback only, on
+// 9464, the port the OpenTelemetry Prometheus exporter uses by default
+// (OTEL_EXPORTER_PROMETHEUS_PORT), so that scrape and firewall rules
+// written for "the application's metrics port" fit unchanged.
+const defaultMetricsAddr = "127.0.0.1:9464"
+
+// serveLimits bound how long a client may take to send a request.
+type serveLimits struct {
+	// readHeader is the time allowed for the request line and headers.
+	readHeader time.Duration
+	// bodies bounds each body by its size (bodylimit's defaults: 5 s plus
+	// the body at 64 KiB/s, at most 2 minutes; 256 KiB unless the route
+	// raises it after authenticating).
+	bodies bodylimit.Policy
+}
+
+// defaultReadHeaderTimeout: request headers are a few hundred bytes and
+// arrive in one packet; ten seconds covers a very slow link.
+const defaultReadHeaderTimeout = 10 * time.Second
+
 // server is a running Portico node.
 type server struct {
 	URL    string
@@ -74,6 +106,13 @@ type server struct {
 	errc   chan error
 	listen net.Listener
 	stop   context.CancelFunc
+
+	// MetricsURL is where Prometheus scrapes ("" when disabled).
+	MetricsURL string
+	// metrics serves /metrics on a listener of its own (nil when disabled).
+	metrics *http.Server
+	// tls is the certificate in service (nil without TLS).
+	tls *tlscert.Reloader
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -86,6 +125,16 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 
 // startServer opens the database, builds the handler and starts listening.
 func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server, error) {
+	var certs *tlscert.Reloader
+	switch {
+	case (cfg.tlsCert == "") != (cfg.tlsKey == ""):
+		return nil, errors.New("give both --tls-cert and --tls-key (PORTICO_TLS_CERT, PORTICO_TLS_KEY), or neither")
+	case cfg.tlsCert != "":
+		var err error
+		if certs, err = tlscert.Load(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+	}
 	metrics := web.NewMetrics()
 	st, err := cfg.store.open(ctx, metrics.StorageObserver(cfg.store.backend()))
 	if err != nil {
@@ -96,19 +145,32 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	var metricsLn net.Listener
+	if cfg.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			ln.Close()
+			st.Close()
+			return nil, fmt.Errorf("--metrics-addr: listen on %s: %w", cfg.metricsAddr, err)
+		}
+	}
+	closeAll := func() {
+		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+		st.Close()
+	}
 	public := cfg.publicURL
 	if public == "" {
-		public = defaultPublicURL(ln.Addr().String())
+		public = defaultPublicURL(ln.Addr().String(), certs != nil)
 	}
 	if _, err := url.Parse(public); err != nil || !strings.HasPrefix(public, "http") {
-		ln.Close()
-		st.Close()
+		closeAll()
 		return nil, fmt.Errorf("--public-url %q must be an absolute http(s) URL", public)
 	}
 	keys, err := loadKeyring(ctx, cfg, st, log)
 	if err != nil {
-		ln.Close()
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	allow, err := cloud.ParseAllowList(cfg.m365Allow...)
@@ -126,8 +188,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	logins := login.New(st, sign, log, strings.HasPrefix(public, "https://"))
 	m365Client, err := cfg.microsoftClient()
 	if err != nil {
-		ln.Close()
-		st.Close()
+		closeAll()
 		return nil, err
 	}
 	fed := federation.New(svc, keys, public, federation.WithHTTPClient(m365Client), federation.WithLogger(log),
@@ -143,8 +204,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	} {
 		h, err := newHandler(idpCfg)
 		if err != nil {
-			ln.Close()
-			st.Close()
+			closeAll()
 			return nil, err
 		}
 		handlers = append(handlers, h)
@@ -154,52 +214,125 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		Metrics:  metrics,
 		Ready:    st,
 		Handlers: handlers,
+		Bodies:   cfg.limits.bodies,
+		HSTS:     strings.HasPrefix(public, "https://"),
 	})
+	readHeader := cfg.limits.readHeader
+	if readHeader <= 0 {
+		readHeader = defaultReadHeaderTimeout
+	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go housekeeping(bg, st, log)
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	s := &server{
-		URL: public, Store: st, Admin: svc, Signin: sign, Fed: fed, Log: log, listen: ln, errc: make(chan error, 1), stop: stop,
+		URL: public, Store: st, Admin: svc, Signin: sign, Fed: fed, Log: log, listen: ln, errc: make(chan error, 2), stop: stop, tls: certs,
 		http: &http.Server{
 			Handler:           handler,
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       2 * time.Minute,
-			WriteTimeout:      2 * time.Minute,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			ReadHeaderTimeout: readHeader,
+			// Each request body gets a deadline of its own from its size
+			// (web.Config.Bodies); this is only the outer bound.
+			ReadTimeout:  bodylimit.DefaultMaxWait,
+			WriteTimeout: 2 * time.Minute,
+			IdleTimeout:  2 * time.Minute,
+			ErrorLog:     errLog,
 		},
 	}
-	go func() {
-		err := s.http.Serve(ln)
+	serve := func(srv *http.Server, ln net.Listener, tls bool) {
+		var err error
+		if tls {
+			err = srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+		} else {
+			err = srv.Serve(ln)
+		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
 		s.errc <- err
-	}()
-	log.Info("portico listening", "addr", ln.Addr().String(), "public_url", s.URL, "database", cfg.store.backend())
+	}
+	if certs != nil {
+		s.http.TLSConfig = certs.ServerConfig()
+	}
+	go serve(s.http, ln, certs != nil)
+	if metricsLn != nil {
+		s.metrics = &http.Server{
+			Handler:           web.MetricsHandler(metrics),
+			ReadHeaderTimeout: readHeader,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      time.Minute,
+			ErrorLog:          errLog,
+		}
+		s.MetricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+		go serve(s.metrics, metricsLn, false)
+	}
+	attrs := []any{"addr", ln.Addr().String(), "public_url", s.URL, "database", cfg.store.backend(), "tls", certs != nil, "metrics_url", s.MetricsURL}
+	if certs != nil {
+		attrs = append(attrs, "certificate", certs.Leaf().Subject.String(), "certificate_expires", certs.Leaf().NotAfter.UTC())
+	}
+	log.Info("portico listening", attrs...)
 	return s, nil
 }
 
-// defaultPublicURL derives http://host:port from the listen address; an
+// reloadTLS reads the TLS certificate and key files again (on SIGHUP). A
+// failure is logged and the certificate in service stays.
+func (s *server) reloadTLS() error {
+	if s.tls == nil {
+		s.Log.Info("SIGHUP: no TLS certificate to reload (no --tls-cert)")
+		return nil
+	}
+	if err := s.tls.Reload(); err != nil {
+		s.Log.Error("TLS certificate not reloaded; the previous one stays in service", "err", err)
+		return err
+	}
+	leaf := s.tls.Leaf()
+	s.Log.Info("TLS certificate reloaded", "certificate", leaf.Subject.String(), "certificate_expires", leaf.NotAfter.UTC())
+	return nil
+}
+
+// defaultPublicURL derives http(s)://host:port from the listen address; an
 // unspecified host (":8080", "0.0.0.0") becomes localhost.
-func defaultPublicURL(addr string) string {
+func defaultPublicURL(addr string, tls bool) string {
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
+}
+
+// close stops serving at once (without waiting for requests in flight).
+func (s *server) close() {
+	s.http.Close()
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
 }
 
 // wait serves until ctx ends, then shuts down gracefully: in-flight
 // requests get up to 15 seconds to finish.
 func (s *server) wait(ctx context.Context) error {
+	running := 1
+	if s.metrics != nil {
+		running = 2
+	}
 	var err error
 	select {
 	case err = <-s.errc:
+		// One listener failed (or was closed): stop the other too.
+		running--
+		s.close()
 	case <-ctx.Done():
 		s.Log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		err = s.http.Shutdown(sctx)
+		if s.metrics != nil {
+			s.metrics.Close()
+		}
 		cancel()
+	}
+	for ; running > 0; running-- {
 		if serr := <-s.errc; err == nil {
 			err = serr
 		}
@@ -216,11 +349,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg serveConfig
 	cfg.store.register(fs)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&cfg.publicURL, "public-url", "", "absolute URL Portico advertises in protocol metadata (default: http://ADDR)")
+	fs.StringVar(&cfg.publicURL, "public-url", "", "absolute URL Portico advertises in protocol metadata (default: http://ADDR, or https://ADDR with --tls-cert)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.m365CAFile, "m365-ca-file", "", "PEM file of extra certificate authorities to trust when calling Microsoft (for example m365sim's --cert-out file)")
 	registerM365Allow(fs, &cfg.m365Allow)
 	fs.BoolVar(&cfg.insecureHTTPWSTrust, "insecure-allow-http-wstrust", false, "development only: accept WS-Trust username/password requests although --public-url is http (passwords then cross the network in clear text)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM file of the TLS certificate (chain) to serve HTTPS with (TLS 1.2 or later); read again on SIGHUP")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM file of the TLS certificate's private key; read again on SIGHUP")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", defaultMetricsAddr, "address of the Prometheus /metrics listener, kept off the public one; empty to disable")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key that encrypts secrets at rest (default with SQLite: DATA-DIR/master.key, created on first start; required with PostgreSQL, the same file on every node)")
 	cfg.lockout.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -233,10 +369,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the TLS certificate (after a renewal) in place. It is
+	// caught from before the server starts: its default action ends the
+	// process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	s, err := startServer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				s.reloadTLS()
+			case <-done:
+				return
+			}
+		}
+	}()
 	return s.wait(ctx)
 }
 

@@ -222,27 +222,6 @@ func writeObject(w http.ResponseWriter, status int, v any, version int64) {
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// ifMatch parses If-Match: 0 when absent or "*", -1 when it names no
-// version this server could have issued (so it can never match: 412).
-func ifMatch(r *http.Request) int64 {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
-	if v == "" || v == "*" {
-		return 0
-	}
-	// Several entity tags may be listed; objects have exactly one version,
-	// so the first is decisive when it parses.
-	first, _, _ := strings.Cut(v, ",")
-	first = strings.TrimSpace(first)
-	if strings.HasPrefix(first, "W/") {
-		return -1 // weak tags never match If-Match (RFC 9110 §13.1.1)
-	}
-	n, err := strconv.ParseInt(strings.Trim(first, `"`), 10, 64)
-	if err != nil || n <= 0 {
-		return -1
-	}
-	return n
-}
-
 // list is the JSON shape of every collection.
 type list[T any] struct {
 	Items      []T    `json:"items"`

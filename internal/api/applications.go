@@ -86,11 +86,17 @@ func (a *API) getApplication(w http.ResponseWriter, r *http.Request, t directory
 }
 
 func (a *API) patchApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	pre, err := ifMatch(r)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	m, ok := a.readFields(w, r)
 	if !ok {
 		return
 	}
-	app, err := a.svc.UpdateApplication(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), func(cur *apps.Application) error {
+	version := func(app *apps.Application) int64 { return app.Version }
+	app, err := a.svc.UpdateApplication(r.Context(), t.ID, r.PathValue("id"), 0, checked(pre, version, func(cur *apps.Application) error {
 		next, err := mergePatch(*cur, m, append(appReadOnly, "msOnlinePasswordSet")...)
 		if err != nil {
 			return err
@@ -103,7 +109,7 @@ func (a *API) patchApplication(w http.ResponseWriter, r *http.Request, t directo
 		}
 		*cur = next
 		return nil
-	})
+	}))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -285,18 +291,24 @@ func (a *API) getPolicy(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) patchPolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	pre, err := ifMatch(r)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	m, ok := a.readFields(w, r)
 	if !ok {
 		return
 	}
-	p, err := a.svc.UpdatePolicy(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), func(p *authn.Policy) error {
+	version := func(p *authn.Policy) int64 { return p.Version }
+	p, err := a.svc.UpdatePolicy(r.Context(), t.ID, r.PathValue("id"), 0, checked(pre, version, func(p *authn.Policy) error {
 		next, err := mergePatch(toPolicyJSON(*p), m, policyReadOnly...)
 		if err != nil {
 			return err
 		}
 		next.apply(p)
 		return nil
-	})
+	}))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return

@@ -3,23 +3,63 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/portico-idp/portico/internal/strictjson"
+	"github.com/portico-idp/portico/internal/web/bodylimit"
 )
 
-// readBody reads a JSON request body of at most limit bytes.
+// readBody reads a JSON request body of at most limit bytes, refusing
+// repeated member names and invalid Unicode text. Every API body is read
+// here, and only by operations that have authenticated their caller: the
+// size cap (and the time allowed for the body) is raised from the
+// server's default for unauthenticated requests to limit only then.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !isJSON(ct) {
 		return nil, newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
 			"send application/json (or application/merge-patch+json for PATCH)")
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	bodylimit.Limit(w, r, limit)
+	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, decodeError(err)
 	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	if err := checkStrict(b, mt == "application/x-ndjson"); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// checkStrict refuses what encoding/json would accept silently: a member
+// given twice (the last would win; names differing only in case count, as
+// they fill the same field) and text that is not valid Unicode (it would
+// become U+FFFD). Syntax errors are left to encoding/json, which explains
+// them.
+func checkStrict(b []byte, stream bool) error {
+	err := strictjson.Check(b, strictjson.Options{Stream: stream, FoldCase: true})
+	var se *strictjson.Error
+	if !errors.As(err, &se) || se.Kind == strictjson.Syntax {
+		return nil
+	}
+	kind, title := "duplicate-field", "Duplicate field"
+	if se.Kind == strictjson.InvalidText {
+		kind, title = "invalid-text", "Invalid text"
+	}
+	var p *Problem
+	if se.Path == "" {
+		p = newProblem(http.StatusBadRequest, kind, title, "the JSON value "+se.Reason)
+	} else {
+		p = fieldProblem(http.StatusBadRequest, kind, title, se.Path, se.Reason)
+	}
+	p.Offset = &se.Offset
+	return p
 }
 
 func isJSON(ct string) bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/portico-idp/portico/internal/requestid"
 	"github.com/portico-idp/portico/internal/signing"
 	"github.com/portico-idp/portico/internal/storage"
+	"github.com/portico-idp/portico/internal/web/bodylimit"
 )
 
 // Problem is an RFC 9457 problem detail. Errors names the fields at fault
@@ -102,7 +103,10 @@ func decodeError(err error) *Problem {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var big *http.MaxBytesError
+	var slow *bodylimit.TimeoutError
 	switch {
+	case errors.As(err, &slow):
+		return newProblem(http.StatusRequestTimeout, "request-timeout", "Request timeout", slow.Error())
 	case errors.As(err, &big):
 		return newProblem(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
 			fmt.Sprintf("the body must be at most %d bytes", big.Limit))

@@ -88,13 +88,18 @@ func patchWith[T any](w http.ResponseWriter, r *http.Request, fieldsOf func(*T) 
 // deleteChecked deletes after checking If-Match against the current version.
 func (a *API) deleteChecked(w http.ResponseWriter, r *http.Request, version func(ctx context.Context) (int64, error), del func(ctx context.Context) error) {
 	ctx := r.Context()
-	if want := ifMatch(r); want != 0 {
+	pre, err := ifMatch(r)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	if pre.given && !pre.any {
 		cur, err := version(ctx)
 		if err != nil {
 			writeProblem(w, r, a.log, err)
 			return
 		}
-		if cur != want {
+		if !pre.matches(cur) {
 			writeProblem(w, r, a.log, newProblem(http.StatusPreconditionFailed, "precondition-failed", "Precondition failed",
 				"the object has changed since the version given in If-Match; read it again"))
 			return
@@ -144,6 +149,11 @@ func (a *API) getTenant(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) patchTenant(w http.ResponseWriter, r *http.Request) {
+	pre, err := ifMatch(r)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	t, err := a.store.GetTenantBySlug(r.Context(), directory.NormalizeSlug(r.PathValue("tenant")))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
@@ -154,7 +164,7 @@ func (a *API) patchTenant(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	t, err = a.svc.UpdateTenant(r.Context(), t.ID, ifMatch(r), change)
+	t, err = a.svc.UpdateTenant(r.Context(), t.ID, 0, checked(pre, func(t *directory.Tenant) int64 { return t.Version }, change))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -213,12 +223,17 @@ func (a *API) getOrganization(w http.ResponseWriter, r *http.Request, t director
 }
 
 func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	pre, err := ifMatch(r)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	change, err := patchWith(w, r, orgFields)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	o, err := a.svc.UpdateOrganization(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), change)
+	o, err := a.svc.UpdateOrganization(r.Context(), t.ID, r.PathValue("id"), 0, checked(pre, func(o *directory.Organization) int64 { return o.Version }, change))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -285,12 +300,17 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, t directory.Tenant
 }
 
 func (a *API) patchUser(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	pre, err := ifMatch(r)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	change, err := patchWith(w, r, userFields)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	u, err := a.svc.UpdateUser(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), change)
+	u, err := a.svc.UpdateUser(r.Context(), t.ID, r.PathValue("id"), 0, checked(pre, func(u *directory.User) int64 { return u.Version }, change))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -371,12 +391,17 @@ func (a *API) getGroup(w http.ResponseWriter, r *http.Request, t directory.Tenan
 }
 
 func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	pre, err := ifMatch(r)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	change, err := patchWith(w, r, groupFields)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	g, err := a.svc.UpdateGroup(r.Context(), t.ID, r.PathValue("id"), ifMatch(r), change)
+	g, err := a.svc.UpdateGroup(r.Context(), t.ID, r.PathValue("id"), 0, checked(pre, func(g *directory.Group) int64 { return g.Version }, change))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return

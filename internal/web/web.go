@@ -1,8 +1,8 @@
 // Package web assembles Portico's HTTP surface: the router, the middleware
 // every request goes through (request id, panic recovery, access log,
-// metrics, security headers), health and readiness probes and the
-// Prometheus endpoint. Protocol and API handlers register themselves on the
-// router it builds.
+// metrics, security headers, request body bounds), health and readiness
+// probes, and the Prometheus endpoint served on a listener of its own.
+// Protocol and API handlers register themselves on the router it builds.
 package web
 
 import (
@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/portico-idp/portico/internal/requestid"
+	"github.com/portico-idp/portico/internal/web/bodylimit"
 )
 
 // Pinger is what readiness needs of storage.
@@ -36,7 +37,18 @@ type Config struct {
 	Metrics  *Metrics
 	Ready    Pinger
 	Handlers []Registrar
+	// Bodies bounds every request body in size and time (zero fields:
+	// bodylimit's defaults). Routes that take larger bodies raise the cap
+	// with bodylimit.Limit once they have authenticated the caller.
+	Bodies bodylimit.Policy
+	// HSTS adds Strict-Transport-Security to every response; set it when
+	// the public URL is https.
+	HSTS bool
 }
+
+// hstsValue asks browsers to use https only for two years, subdomains
+// included (the preload list's minimum is one year).
+const hstsValue = "max-age=63072000; includeSubDomains"
 
 // NewHandler returns the root handler.
 func NewHandler(cfg Config) http.Handler {
@@ -57,11 +69,19 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.registry, promhttp.HandlerOpts{}))
 	for _, h := range cfg.Handlers {
 		h.Register(mux)
 	}
-	return middleware(cfg.Log, cfg.Metrics, mux)
+	return middleware(cfg, mux)
+}
+
+// MetricsHandler serves the Prometheus metrics at /metrics, for a listener
+// of its own: metrics reveal traffic and route names, so they are kept off
+// the public listener.
+func MetricsHandler(m *Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // statusWriter records what a handler wrote, for the log and metrics.
@@ -69,18 +89,30 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// body is the request's bounded body (nil without one); http1 says
+	// whether the connection is HTTP/1.x.
+	body  *bodylimit.Body
+	http1 bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if w.http1 && w.body != nil && w.body.Unread() && code >= 200 {
+			// Answering before the body is in (a 401 before reading, a
+			// 413): the HTTP/1.1 server would read up to 256 KiB of the
+			// rest, at the client's pace, to keep the connection. Close it
+			// instead. (HTTP/2 resets the stream alone.)
+			w.Header().Set("Connection", "close")
+			w.body.Abandon()
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -90,7 +122,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func middleware(log *slog.Logger, m *Metrics, next *http.ServeMux) http.Handler {
+func middleware(cfg Config, next *http.ServeMux) http.Handler {
+	log, m := cfg.Log, cfg.Metrics
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestid.FromHeader(r.Header.Get(requestid.Header))
@@ -100,7 +133,11 @@ func middleware(log *slog.Logger, m *Metrics, next *http.ServeMux) http.Handler 
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
-		sw := &statusWriter{ResponseWriter: w}
+		if cfg.HSTS {
+			h.Set("Strict-Transport-Security", hstsValue)
+		}
+		sw := &statusWriter{ResponseWriter: w, http1: r.ProtoMajor == 1}
+		sw.body = bodylimit.Apply(sw, r, cfg.Bodies)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

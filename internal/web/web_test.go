@@ -66,7 +66,11 @@ func TestHandler(t *testing.T) {
 	}
 
 	m.StorageObserver("sqlite")("GetUser", 3*time.Millisecond, nil)
-	body := get(t, h, "/metrics").Body.String()
+	if rec := get(t, h, "/metrics"); rec.Code != http.StatusNotFound {
+		t.Fatalf("/metrics on the main handler: %d, want 404 (metrics have a listener of their own)", rec.Code)
+	}
+	mh := MetricsHandler(m)
+	body := get(t, mh, "/metrics").Body.String()
 	for _, want := range []string{
 		`portico_http_request_duration_seconds_count{code="200",method="GET",route="GET /items/{id}"} 2`,
 		`portico_http_request_duration_seconds_count{code="500",method="GET",route="GET /boom"} 1`,
@@ -79,7 +83,7 @@ func TestHandler(t *testing.T) {
 	}
 	get(t, h, "/no/such/path/1")
 	get(t, h, "/no/such/path/2")
-	if strings.Contains(get(t, h, "/metrics").Body.String(), "/no/such/path") {
+	if strings.Contains(get(t, mh, "/metrics").Body.String(), "/no/such/path") {
 		t.Error("unmatched paths leak into metric labels")
 	}
 }
