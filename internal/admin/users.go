@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/portico-idp/portico/internal/audit"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/storage"
 )
@@ -61,14 +63,50 @@ func (s *Service) prepareUser(ctx context.Context, tenantID string, u directory.
 	return directory.ValidateUser(u, org)
 }
 
+// ListUsers lists a tenant's users.
+func (s *Service) ListUsers(ctx context.Context, tenantID string, f storage.UserFilter, p storage.Page) ([]directory.User, string, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadDirectory); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListUsers(ctx, tenantID, f, p)
+}
+
+// GetUser reads a user.
+func (s *Service) GetUser(ctx context.Context, tenantID, id string) (directory.User, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadDirectory); err != nil {
+		return directory.User{}, err
+	}
+	return s.store.GetUser(ctx, tenantID, id)
+}
+
+// UserGroups lists the groups a user belongs to (ErrNotFound for no user).
+func (s *Service) UserGroups(ctx context.Context, tenantID, userID string, p storage.Page) ([]directory.Group, string, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadDirectory); err != nil {
+		return nil, "", err
+	}
+	if _, err := s.store.GetUser(ctx, tenantID, userID); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListGroups(ctx, tenantID, storage.GroupFilter{MemberID: userID}, p)
+}
+
 // CreateUser creates a user. An empty organization means the tenant's
 // default organization; an empty immutable id is generated.
 func (s *Service) CreateUser(ctx context.Context, tenantID string, u directory.User) (directory.User, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageDirectory); err != nil {
+		return u, err
+	}
 	u, err := s.prepareUser(ctx, tenantID, u, nil)
 	if err != nil {
 		return u, err
 	}
-	if err := s.store.CreateUser(ctx, u); err != nil {
+	err = s.store.Atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.changed(ctx, tenantID, "user.create", userObject(u), nil, u)
+	})
+	if err != nil {
 		return u, err
 	}
 	u.Version = 1
@@ -78,22 +116,55 @@ func (s *Service) CreateUser(ctx context.Context, tenantID string, u directory.U
 // UpdateUser applies change to a user and revalidates it, recomputing the
 // UPN when the username or organization changes.
 func (s *Service) UpdateUser(ctx context.Context, tenantID, id string, ifMatch int64, change func(*directory.User) error) (directory.User, error) {
-	return retryCAS(func() (directory.User, error) {
-		return s.store.UpdateUser(ctx, tenantID, id, func(u directory.User) (directory.User, error) {
-			if err := checkVersion(ifMatch, u.Version); err != nil {
-				return u, err
-			}
-			if err := change(&u); err != nil {
-				return u, err
-			}
-			directory.NormalizeUser(&u)
-			org, err := s.organizationFor(ctx, tenantID, u.OrganizationID, nil)
-			if err != nil {
-				return u, err
-			}
-			u.UpdatedAt = s.stamp()
-			return directory.ValidateUser(u, org)
+	if _, err := authz.Require(ctx, tenantID, authz.ManageDirectory); err != nil {
+		return directory.User{}, err
+	}
+	var before, after directory.User
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		var err error
+		after, err = retryCAS(func() (directory.User, error) {
+			return s.store.UpdateUser(ctx, tenantID, id, func(u directory.User) (directory.User, error) {
+				before = u
+				if err := checkVersion(ifMatch, u.Version); err != nil {
+					return u, err
+				}
+				if err := change(&u); err != nil {
+					return u, err
+				}
+				directory.NormalizeUser(&u)
+				org, err := s.organizationFor(ctx, tenantID, u.OrganizationID, nil)
+				if err != nil {
+					return u, err
+				}
+				u.UpdatedAt = s.stamp()
+				return directory.ValidateUser(u, org)
+			})
 		})
+		if err != nil {
+			return err
+		}
+		return s.changed(ctx, tenantID, "user.update", userObject(after), before, after)
+	})
+	return after, err
+}
+
+// DeleteUser deletes a user and its memberships.
+func (s *Service) DeleteUser(ctx context.Context, tenantID, id string, ifMatch int64) error {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageDirectory); err != nil {
+		return err
+	}
+	return s.store.Atomically(ctx, func(ctx context.Context) error {
+		u, err := s.store.GetUser(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if err := checkVersion(ifMatch, u.Version); err != nil {
+			return err
+		}
+		if err := s.store.DeleteUser(ctx, tenantID, id); err != nil {
+			return err
+		}
+		return s.changed(ctx, tenantID, "user.delete", userObject(u), u, nil)
 	})
 }
 
@@ -114,9 +185,17 @@ type ImportResult struct {
 const importChunk = 500
 
 // ImportUsers creates many users. Each item is validated on its own and
-// written all-or-nothing (with its memberships); results are in input order.
+// written all-or-nothing (with its memberships); results are in input
+// order. Each created user is in the audit log, written in the same
+// transaction as its chunk.
 func (s *Service) ImportUsers(ctx context.Context, tenantID string, items []ImportItem) []ImportResult {
 	results := make([]ImportResult, len(items))
+	if _, err := authz.Require(ctx, tenantID, authz.ManageDirectory); err != nil {
+		for i := range results {
+			results[i] = ImportResult{User: items[i].User, Err: err}
+		}
+		return results
+	}
 	cache := map[string]directory.Organization{}
 	for start := 0; start < len(items); start += importChunk {
 		end := min(start+importChunk, len(items))
@@ -135,13 +214,40 @@ func (s *Service) ImportUsers(ctx context.Context, tenantID string, items []Impo
 		if len(batch) == 0 {
 			continue
 		}
-		for j, err := range s.store.CreateUsers(ctx, batch) {
+		var errs []error
+		txErr := s.store.Atomically(ctx, func(ctx context.Context) error {
+			errs = s.store.CreateUsers(ctx, batch)
+			for j, err := range errs {
+				if err != nil {
+					continue
+				}
+				e := s.event(ctx, tenantID, "user.create", userObject(batch[j].User))
+				e.Changes = audit.Diff(nil, batch[j].User)
+				if len(batch[j].GroupIDs) > 0 {
+					e.Changes["groupIds"] = audit.Change{After: batch[j].GroupIDs}
+				}
+				e.Details = map[string]any{"import": true}
+				if err := s.record(ctx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for j, err := range errs {
 			i := index[j]
+			if txErr != nil {
+				err = txErr
+			}
 			if err != nil {
 				results[i].Err = err
 				continue
 			}
 			results[i].User.Version = 1
+		}
+		if errs == nil && txErr != nil {
+			for _, i := range index {
+				results[i].Err = txErr
+			}
 		}
 	}
 	return results

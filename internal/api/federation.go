@@ -21,7 +21,7 @@ func (a *API) federationApp(w http.ResponseWriter, r *http.Request, t directory.
 		writeProblem(w, r, a.log, errNoFederation)
 		return apps.Application{}, "", false
 	}
-	app, err := a.store.GetApplication(r.Context(), t.ID, r.PathValue("id"))
+	app, err := a.svc.GetApplication(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return app, "", false
@@ -157,7 +157,7 @@ func (a *API) rollover(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		writeProblem(w, r, a.log, errNoFederation)
 		return
 	}
-	app, err := a.store.GetApplication(r.Context(), t.ID, r.PathValue("id"))
+	app, err := a.svc.GetApplication(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/portico-idp/portico/internal/admin"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/requestid"
 	"github.com/portico-idp/portico/internal/signing"
@@ -24,7 +25,11 @@ type Problem struct {
 	Detail    string                 `json:"detail,omitempty"`
 	Errors    []directory.FieldError `json:"errors,omitempty"`
 	Offset    *int64                 `json:"offset,omitempty"`
-	RequestID string                 `json:"requestId,omitempty"`
+	// RequiredRoles and Role explain a 403: the roles that may do what
+	// was asked, and the caller's.
+	RequiredRoles []authz.Role `json:"requiredRoles,omitempty"`
+	Role          authz.Role   `json:"role,omitempty"`
+	RequestID     string       `json:"requestId,omitempty"`
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
@@ -64,7 +69,17 @@ func toProblem(err error) *Problem {
 	if errors.As(err, &re) {
 		return fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid input", re.Field, "refers to nothing in this tenant")
 	}
+	var denied *authz.DeniedError
+	if errors.As(err, &denied) {
+		p := newProblem(http.StatusForbidden, "forbidden", "Forbidden", denied.Error())
+		p.RequiredRoles, p.Role = denied.Needed, denied.Role
+		return p
+	}
 	switch {
+	case errors.Is(err, authz.ErrOutOfScope):
+		return newProblem(http.StatusNotFound, "not-found", "Not found", "no such object in this tenant")
+	case errors.Is(err, authz.ErrGlobalNeedsAllTenants):
+		return fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid input", "role", authz.ErrGlobalNeedsAllTenants.Error())
 	case errors.Is(err, admin.ErrPreconditionFailed):
 		return newProblem(http.StatusPreconditionFailed, "precondition-failed", "Precondition failed",
 			"the object has changed since the version given in If-Match; read it again")
@@ -123,3 +138,5 @@ func decodeError(err error) *Problem {
 	}
 	return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error())
 }
+
+func isOutOfScope(err error) bool { return errors.Is(err, authz.ErrOutOfScope) }

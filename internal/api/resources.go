@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/portico-idp/portico/internal/directory"
@@ -85,22 +84,9 @@ func patchWith[T any](w http.ResponseWriter, r *http.Request, fieldsOf func(*T) 
 	return func(v *T) error { return applyFields(m, fieldsOf(v), false) }, nil
 }
 
-// deleteChecked deletes after checking If-Match against the current version.
-func (a *API) deleteChecked(w http.ResponseWriter, r *http.Request, version func(ctx context.Context) (int64, error), del func(ctx context.Context) error) {
-	ctx := r.Context()
-	if want := ifMatch(r); want != 0 {
-		cur, err := version(ctx)
-		if err != nil {
-			writeProblem(w, r, a.log, err)
-			return
-		}
-		if cur != want {
-			writeProblem(w, r, a.log, newProblem(http.StatusPreconditionFailed, "precondition-failed", "Precondition failed",
-				"the object has changed since the version given in If-Match; read it again"))
-			return
-		}
-	}
-	if err := del(ctx); err != nil {
+// deleted answers a delete: 204, or the problem.
+func (a *API) deleted(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
@@ -115,7 +101,7 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	items, next, err := a.store.ListTenants(r.Context(), p)
+	items, next, err := a.svc.ListTenants(r.Context(), p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -140,15 +126,15 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getTenant(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	writeObject(w, http.StatusOK, t, t.Version)
-}
-
-func (a *API) patchTenant(w http.ResponseWriter, r *http.Request) {
-	t, err := a.store.GetTenantBySlug(r.Context(), directory.NormalizeSlug(r.PathValue("tenant")))
+	t, err := a.svc.GetTenant(r.Context(), t.ID)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
+	writeObject(w, http.StatusOK, t, t.Version)
+}
+
+func (a *API) patchTenant(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
 	change, err := patchWith(w, r, func(t *directory.Tenant) []stringField { return tenantFields(t, new(string)) })
 	if err != nil {
 		writeProblem(w, r, a.log, err)
@@ -162,14 +148,8 @@ func (a *API) patchTenant(w http.ResponseWriter, r *http.Request) {
 	writeObject(w, http.StatusOK, t, t.Version)
 }
 
-func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
-	t, err := a.store.GetTenantBySlug(r.Context(), directory.NormalizeSlug(r.PathValue("tenant")))
-	if err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	a.deleteChecked(w, r, func(context.Context) (int64, error) { return t.Version, nil },
-		func(ctx context.Context) error { return a.store.DeleteTenant(ctx, t.ID) })
+func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	a.deleted(w, r, a.svc.DeleteTenant(r.Context(), t.ID, ifMatch(r)))
 }
 
 // ---- organizations ----
@@ -180,7 +160,7 @@ func (a *API) listOrganizations(w http.ResponseWriter, r *http.Request, t direct
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	items, next, err := a.store.ListOrganizations(r.Context(), t.ID, storage.OrganizationFilter{NamePrefix: q["name"]}, p)
+	items, next, err := a.svc.ListOrganizations(r.Context(), t.ID, storage.OrganizationFilter{NamePrefix: q["name"]}, p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -204,7 +184,7 @@ func (a *API) createOrganization(w http.ResponseWriter, r *http.Request, t direc
 }
 
 func (a *API) getOrganization(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	o, err := a.store.GetOrganization(r.Context(), t.ID, r.PathValue("id"))
+	o, err := a.svc.GetOrganization(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -227,11 +207,7 @@ func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request, t direct
 }
 
 func (a *API) deleteOrganization(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
-	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
-		o, err := a.store.GetOrganization(ctx, t.ID, id)
-		return o.Version, err
-	}, func(ctx context.Context) error { return a.store.DeleteOrganization(ctx, t.ID, id) })
+	a.deleted(w, r, a.svc.DeleteOrganization(r.Context(), t.ID, r.PathValue("id"), ifMatch(r)))
 }
 
 // ---- users ----
@@ -252,7 +228,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, t directory.Tenant, f storage.UserFilter, p storage.Page) {
-	items, next, err := a.store.ListUsers(r.Context(), t.ID, f, p)
+	items, next, err := a.svc.ListUsers(r.Context(), t.ID, f, p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -276,7 +252,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, t directory.Ten
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	u, err := a.store.GetUser(r.Context(), t.ID, r.PathValue("id"))
+	u, err := a.svc.GetUser(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -299,11 +275,7 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
-	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
-		u, err := a.store.GetUser(ctx, t.ID, id)
-		return u.Version, err
-	}, func(ctx context.Context) error { return a.store.DeleteUser(ctx, t.ID, id) })
+	a.deleted(w, r, a.svc.DeleteUser(r.Context(), t.ID, r.PathValue("id"), ifMatch(r)))
 }
 
 func (a *API) listUserGroups(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -312,12 +284,7 @@ func (a *API) listUserGroups(w http.ResponseWriter, r *http.Request, t directory
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	id := r.PathValue("id")
-	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	items, next, err := a.store.ListGroups(r.Context(), t.ID, storage.GroupFilter{MemberID: id}, p)
+	items, next, err := a.svc.UserGroups(r.Context(), t.ID, r.PathValue("id"), p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -338,7 +305,7 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request, t directory.Ten
 		writeProblem(w, r, a.log, fieldProblem(http.StatusBadRequest, "bad-request", "Bad request", "type", "must be one of security, microsoft365, distribution, mailEnabledSecurity"))
 		return
 	}
-	items, next, err := a.store.ListGroups(r.Context(), t.ID, f, p)
+	items, next, err := a.svc.ListGroups(r.Context(), t.ID, f, p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -362,7 +329,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, t directory.Te
 }
 
 func (a *API) getGroup(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	g, err := a.store.GetGroup(r.Context(), t.ID, r.PathValue("id"))
+	g, err := a.svc.GetGroup(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -385,11 +352,7 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, t directory.Ten
 }
 
 func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
-	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
-		g, err := a.store.GetGroup(ctx, t.ID, id)
-		return g.Version, err
-	}, func(ctx context.Context) error { return a.store.DeleteGroup(ctx, t.ID, id) })
+	a.deleted(w, r, a.svc.DeleteGroup(r.Context(), t.ID, r.PathValue("id"), ifMatch(r)))
 }
 
 func (a *API) listMembers(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -398,12 +361,12 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request, t directory.Te
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	id := r.PathValue("id")
-	if _, err := a.store.GetGroup(r.Context(), t.ID, id); err != nil {
+	items, next, err := a.svc.GroupMembers(r.Context(), t.ID, r.PathValue("id"), p)
+	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	a.writeUsers(w, r, t, storage.UserFilter{GroupID: id}, p)
+	writeList(w, items, next)
 }
 
 func (a *API) addMember(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -417,11 +380,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request, t directory.Tena
 		return
 	}
 	groupID := r.PathValue("id")
-	if _, err := a.store.GetGroup(r.Context(), t.ID, groupID); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	if err := a.store.AddGroupMember(r.Context(), t.ID, groupID, userID); err != nil {
+	if err := a.svc.AddGroupMember(r.Context(), t.ID, groupID, userID); err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
@@ -430,9 +389,5 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) removeMember(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	if err := a.store.RemoveGroupMember(r.Context(), t.ID, r.PathValue("id"), r.PathValue("userId")); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.deleted(w, r, a.svc.RemoveGroupMember(r.Context(), t.ID, r.PathValue("id"), r.PathValue("userId")))
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/audit"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/storage"
@@ -168,7 +170,8 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 		return u, err
 	}
 	var cred authn.Credentials
-	if err == nil {
+	known := err == nil
+	if known {
 		cred, err = s.store.GetCredentials(ctx, tenantID, u.ID)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return u, err
@@ -177,7 +180,10 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 	if err != nil || cred.PasswordHash == "" {
 		s.hasher.VerifyNothing(password)
 		s.failed(ctx, clientKey)
-		return directory.User{}, ErrInvalidCredentials
+		if !known {
+			return directory.User{}, errUnknownUser
+		}
+		return directory.User{}, errNoPassword
 	}
 	ok, rehash, err := s.hasher.Verify(password, cred.PasswordHash)
 	if err != nil {
@@ -186,13 +192,19 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 	}
 	if !ok {
 		s.failed(ctx, clientKey)
-		return directory.User{}, ErrInvalidCredentials
+		return directory.User{}, errWrongPassword
 	}
 	if err := s.store.ClearHits(ctx, userKey(tenantID, "pw", name)); err != nil {
 		return u, err
 	}
 	if rehash {
-		if err := s.SetPassword(ctx, tenantID, u.ID, password); err != nil {
+		// The same password under stronger parameters: not a change anyone
+		// made, so no role is needed and nothing is audited.
+		h, err := s.hashPassword(password)
+		if err == nil {
+			err = s.storePasswordHash(ctx, tenantID, u.ID, h)
+		}
+		if err != nil {
 			s.log.WarnContext(ctx, "rehash password", "user", u.ID, "err", err)
 		}
 	}
@@ -202,16 +214,39 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 	return u, nil
 }
 
-// SetPassword stores a new password hash for a user.
+// SetPassword stores a new password for a user: an administrator's reset
+// (it needs the credentials.manage permission), audited.
 func (s *Service) SetPassword(ctx context.Context, tenantID, userID, password string) error {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageCredentials); err != nil {
+		return err
+	}
+	h, err := s.hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.store.Atomically(ctx, func(ctx context.Context) error {
+		if err := s.storePasswordHash(ctx, tenantID, userID, h); err != nil {
+			return err
+		}
+		return s.recordCredentials(ctx, tenantID, userID, "user.password.set", audit.Set("password", nil, audit.Redacted))
+	})
+}
+
+// hashPassword checks a new password and hashes it.
+func (s *Service) hashPassword(password string) (string, error) {
 	if len(password) < 8 {
-		return directory.Invalid("password", "must be at least 8 characters")
+		return "", directory.Invalid("password", "must be at least 8 characters")
 	}
 	h, err := s.hasher.Hash(password)
 	if err != nil {
-		return directory.Invalid("password", err.Error())
+		return "", directory.Invalid("password", err.Error())
 	}
-	_, err = s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
+	return h, nil
+}
+
+// storePasswordHash stores a password hash for a user.
+func (s *Service) storePasswordHash(ctx context.Context, tenantID, userID, h string) error {
+	_, err := s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
 		c.PasswordHash, c.PasswordChangedAt, c.UpdatedAt = h, s.stamp(), s.stamp()
 		return c, nil
 	})
@@ -271,13 +306,25 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, flowID string, u directo
 	if err != nil {
 		return nil, err
 	}
+	s.recordSelfEnrolment(ctx, u, client)
 	return codes, s.store.ClearHits(ctx, userKey(u.TenantID, "totp", u.ID))
 }
 
 // EnrolTOTP stores a TOTP secret directly (administrator or demo seeding)
 // and returns recovery codes.
 func (s *Service) EnrolTOTP(ctx context.Context, u directory.User, secret string) ([]string, error) {
-	return s.storeTOTP(ctx, u, secret, 0)
+	if _, err := authz.Require(ctx, u.TenantID, authz.ManageCredentials); err != nil {
+		return nil, err
+	}
+	var codes []string
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		var err error
+		if codes, err = s.storeTOTP(ctx, u, secret, 0); err != nil {
+			return err
+		}
+		return s.recordCredentials(ctx, u.TenantID, u.ID, "user.totp.enrol", audit.Set("totpSecret", nil, audit.Redacted))
+	})
+	return codes, err
 }
 
 func (s *Service) storeTOTP(ctx context.Context, u directory.User, secret string, step int64) ([]string, error) {
@@ -302,11 +349,25 @@ func (s *Service) storeTOTP(ctx context.Context, u directory.User, secret string
 // ResetTOTP removes a user's authenticator (administrator action, for a
 // lost phone): the next sign-in that needs one enrols again.
 func (s *Service) ResetTOTP(ctx context.Context, tenantID, userID string) error {
-	_, err := s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
-		c.TOTPSecret, c.TOTPEnrolledAt, c.TOTPLastStep, c.RecoveryHashes, c.UpdatedAt = nil, time.Time{}, 0, nil, s.stamp()
-		return c, nil
+	if _, err := authz.Require(ctx, tenantID, authz.ManageCredentials); err != nil {
+		return err
+	}
+	return s.store.Atomically(ctx, func(ctx context.Context) error {
+		var had bool
+		_, err := s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
+			had = c.HasTOTP()
+			c.TOTPSecret, c.TOTPEnrolledAt, c.TOTPLastStep, c.RecoveryHashes, c.UpdatedAt = nil, time.Time{}, 0, nil, s.stamp()
+			return c, nil
+		})
+		if err != nil {
+			return err
+		}
+		var before any
+		if had {
+			before = audit.Redacted
+		}
+		return s.recordCredentials(ctx, tenantID, userID, "user.totp.reset", audit.Set("totpSecret", before, nil))
 	})
-	return err
 }
 
 // HasTOTP reports whether a user has an authenticator.
