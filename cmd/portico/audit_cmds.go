@@ -21,17 +21,17 @@ import (
 // auditFlags are the filters of "audit list" and "audit export", the same
 // as the API's.
 type auditFlags struct {
-	store                    storeFlags
-	tenant                   string
-	since, until             string
-	actor, action            string
-	objectType, objectID     string
-	user, outcome            string
-	now                      func() time.Time
-	asJSON                   bool
-	limit                    int
-	cursor                   string
-	withPaging               bool
+	store                storeFlags
+	tenant               string
+	since, until         string
+	actor, action        string
+	objectType, objectID string
+	user, outcome        string
+	now                  func() time.Time
+	asJSON               bool
+	limit                int
+	cursor               string
+	withPaging           bool
 }
 
 func (a *auditFlags) register(fs *flag.FlagSet) {

@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/portico-idp/portico/internal/admin"
-	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signin"

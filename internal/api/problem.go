@@ -19,12 +19,12 @@ import (
 // Problem is an RFC 9457 problem detail. Errors names the fields at fault
 // so that a client can show each message next to its input.
 type Problem struct {
-	Type      string                 `json:"type"`
-	Title     string                 `json:"title"`
-	Status    int                    `json:"status"`
-	Detail    string                 `json:"detail,omitempty"`
-	Errors    []directory.FieldError `json:"errors,omitempty"`
-	Offset    *int64                 `json:"offset,omitempty"`
+	Type   string                 `json:"type"`
+	Title  string                 `json:"title"`
+	Status int                    `json:"status"`
+	Detail string                 `json:"detail,omitempty"`
+	Errors []directory.FieldError `json:"errors,omitempty"`
+	Offset *int64                 `json:"offset,omitempty"`
 	// RequiredRoles and Role explain a 403: the roles that may do what
 	// was asked, and the caller's.
 	RequiredRoles []authz.Role `json:"requiredRoles,omitempty"`
