@@ -142,8 +142,11 @@ func ops() []op {
 			return err
 		}},
 		{name: "DeleteTenant", perm: authz.ManageTenants,
-			tenant: func(f *fixture) string { t, _ := f.must2(f.adm.CreateTenant(f.sys, f.name("doomed"), "", "")); return t.ID },
-			run:    func(ctx context.Context, f *fixture, tid string) error { return f.adm.DeleteTenant(ctx, tid, 0) }},
+			tenant: func(f *fixture) string {
+				t, _ := f.must2(f.adm.CreateTenant(f.sys, f.name("doomed"), "", ""))
+				return t.ID
+			},
+			run: func(ctx context.Context, f *fixture, tid string) error { return f.adm.DeleteTenant(ctx, tid, 0) }},
 		{name: "ListOrganizations", perm: authz.ReadDirectory, run: func(ctx context.Context, f *fixture, tid string) error {
 			_, _, err := f.adm.ListOrganizations(ctx, tid, storage.OrganizationFilter{}, storage.Page{})
 			return err
