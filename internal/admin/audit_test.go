@@ -158,8 +158,8 @@ func TestNoChangeWithoutItsAuditEvent(t *testing.T) {
 	if list, _ := f.st.ListAPITokens(context.Background(), f.t1.ID); len(list) != 0 {
 		t.Fatalf("a token exists without its audit event: %+v", list)
 	}
-	res := f.adm.ImportUsers(ctx, f.t1.ID, []admin.ImportItem{{User: directory.User{Username: "imp", OrganizationID: f.orgs[f.t1.ID]}}})
-	if !errors.Is(res[0].Err, errAuditDown) {
+	res, err := f.adm.ImportUsers(ctx, f.t1.ID, []admin.ImportItem{{User: directory.User{Username: "imp", OrganizationID: f.orgs[f.t1.ID]}}})
+	if err != nil || !errors.Is(res[0].Err, errAuditDown) {
 		t.Fatalf("import: %v", res[0].Err)
 	}
 	if _, err := f.st.GetUserByUsername(context.Background(), f.t1.ID, "imp"); !errors.Is(err, storage.ErrNotFound) {

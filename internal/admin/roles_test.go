@@ -183,7 +183,11 @@ func ops() []op {
 			return err
 		}},
 		{name: "ImportUsers", perm: authz.ManageDirectory, run: func(ctx context.Context, f *fixture, tid string) error {
-			return f.adm.ImportUsers(ctx, tid, []admin.ImportItem{{User: directory.User{Username: f.name("imported"), OrganizationID: f.orgs[tid]}}})[0].Err
+			res, err := f.adm.ImportUsers(ctx, tid, []admin.ImportItem{{User: directory.User{Username: f.name("imported"), OrganizationID: f.orgs[tid]}}})
+			if err != nil {
+				return err
+			}
+			return res[0].Err
 		}},
 		{name: "UpdateUser", perm: authz.ManageDirectory, run: func(ctx context.Context, f *fixture, tid string) error {
 			_, err := f.adm.UpdateUser(ctx, tid, f.user.ID, 0, func(u *directory.User) error { u.JobTitle = f.name("Job "); return nil })

@@ -187,15 +187,13 @@ const importChunk = 500
 // ImportUsers creates many users. Each item is validated on its own and
 // written all-or-nothing (with its memberships); results are in input
 // order. Each created user is in the audit log, written in the same
-// transaction as its chunk.
-func (s *Service) ImportUsers(ctx context.Context, tenantID string, items []ImportItem) []ImportResult {
-	results := make([]ImportResult, len(items))
+// transaction as its chunk. The error is a refusal of the whole import
+// (the caller's role or scope); item errors are in the results.
+func (s *Service) ImportUsers(ctx context.Context, tenantID string, items []ImportItem) ([]ImportResult, error) {
 	if _, err := authz.Require(ctx, tenantID, authz.ManageDirectory); err != nil {
-		for i := range results {
-			results[i] = ImportResult{User: items[i].User, Err: err}
-		}
-		return results
+		return nil, err
 	}
+	results := make([]ImportResult, len(items))
 	cache := map[string]directory.Organization{}
 	for start := 0; start < len(items); start += importChunk {
 		end := min(start+importChunk, len(items))
@@ -250,5 +248,5 @@ func (s *Service) ImportUsers(ctx context.Context, tenantID string, items []Impo
 			}
 		}
 	}
-	return results
+	return results, nil
 }

@@ -89,6 +89,10 @@ func (a *API) federationResult(w http.ResponseWriter, r *http.Request, res feder
 		writeJSON(w, http.StatusOK, res)
 		return
 	}
+	if isRefusal(err) {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	status, kind := http.StatusConflict, "federation-refused"
 	switch {
 	case errors.Is(err, federation.ErrNotCompatible):
@@ -163,6 +167,10 @@ func (a *API) rollover(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		return
 	}
 	steps, err := a.fed.Rollover(r.Context(), t, app)
+	if isRefusal(err) {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	if err != nil {
 		status := http.StatusBadGateway
 		if errors.Is(err, federation.ErrManualMode) {

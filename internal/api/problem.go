@@ -140,3 +140,11 @@ func decodeError(err error) *Problem {
 }
 
 func isOutOfScope(err error) bool { return errors.Is(err, authz.ErrOutOfScope) }
+
+// isRefusal reports whether err is a refusal of the caller (role, scope),
+// which is always answered as such (403, 404), whatever the operation
+// would otherwise say about its errors.
+func isRefusal(err error) bool {
+	var denied *authz.DeniedError
+	return errors.As(err, &denied) || errors.Is(err, authz.ErrOutOfScope) || errors.Is(err, authz.ErrNoPrincipal)
+}
