@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -24,6 +23,7 @@ import (
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage/sqlite"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
+	"github.com/portico-idp/portico/internal/web"
 )
 
 // rule is what a route needs, written here independently of Routes():
@@ -143,9 +143,9 @@ func newRolesEnv(t *testing.T, skipEdge bool) *rolesEnv {
 		}))
 	a := New(svc, sign, slog.New(slog.DiscardHandler)).WithFederation(fed)
 	a.skipEdge = skipEdge
-	mux := http.NewServeMux()
-	a.Register(mux)
-	srv := httptest.NewServer(mux)
+	// The server's own middleware in front: request ids, as in production.
+	srv := httptest.NewServer(web.NewHandler(web.Config{Log: slog.New(slog.DiscardHandler), Metrics: web.NewMetrics(), Ready: st,
+		Handlers: []web.Registrar{a}}))
 	t.Cleanup(srv.Close)
 	e := &rolesEnv{env: &env{t: t, srv: srv, svc: svc, signin: sign}, api: a, sys: authz.With(context.Background(), authz.System("test")),
 		tokens: map[authz.Role]string{}}
