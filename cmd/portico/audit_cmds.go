@@ -27,7 +27,6 @@ type auditFlags struct {
 	actor, action        string
 	objectType, objectID string
 	user, outcome        string
-	now                  func() time.Time
 	asJSON               bool
 	limit                int
 	cursor               string
@@ -75,9 +74,6 @@ func when(flagName, v string, now time.Time) (time.Time, error) {
 func (a *auditFlags) open(ctx context.Context) (*sqlstore.Store, *admin.Service, audit.Filter, error) {
 	var f audit.Filter
 	now := time.Now().UTC()
-	if a.now != nil {
-		now = a.now()
-	}
 	var err error
 	if f.Since, err = when("since", a.since, now); err != nil {
 		return nil, nil, f, err

@@ -2,6 +2,12 @@
 // API, the command line and the demo: it normalizes and validates input,
 // applies the UPN rule, issues ids and immutable ids, and writes through
 // storage. Handlers stay thin; every rule lives here once.
+//
+// Every method that reads or writes administrative data first checks the
+// principal in its context (package authz): its role and its tenant
+// scope. Every change is written to the audit log in the same transaction
+// as the change itself (storage.Atomically), with the before and after of
+// the changed fields, secrets redacted.
 package admin
 
 import (

@@ -29,8 +29,8 @@ func TestSigninsAreAudited(t *testing.T) {
 		return evs[0]
 	}
 	s, body, _ := call(t, e, ep, idptest.WSTrustRequest{Username: u.UPN, Password: u.Password})
-	if s != http.StatusBadRequest {
-		t.Fatalf("status %d", s)
+	if s != http.StatusBadRequest || strings.Contains(string(body), signin.ReasonMFARequired) {
+		t.Fatalf("status %d: %s", s, body)
 	}
 	if ev := last(); ev.Outcome != audit.Failure || ev.Reason != signin.ReasonMFARequired || ev.Object.Name != u.UPN ||
 		ev.Details["protocol"] != "wstrust" {
