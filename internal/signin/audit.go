@@ -98,6 +98,12 @@ type Attempt struct {
 	UserAgent string
 }
 
+// cheapRefusals are refused before any password is checked, so a client
+// can repeat them at no cost: they are recorded once per client address
+// and reason in each throttling window, so that a flood of them cannot
+// fill the audit log.
+var cheapRefusals = map[string]bool{ReasonLocked: true, ReasonMFARequired: true, ReasonReplay: true, ReasonAppDisabled: true}
+
 // RecordSignin appends a sign-in attempt to the audit log. A failure to
 // record is logged, not returned: the sign-in itself is already decided.
 func (s *Service) RecordSignin(ctx context.Context, a Attempt) {
@@ -124,7 +130,14 @@ func (s *Service) RecordSignin(ctx context.Context, a Attempt) {
 	} else {
 		e.Details["factors"] = a.Factors
 	}
-	if err := s.store.AppendAuditEvent(context.WithoutCancel(ctx), e); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	if cheapRefusals[e.Reason] {
+		key := "audit:" + e.Reason + ":" + a.TenantID + ":" + a.Address
+		if n, err := s.store.Hit(ctx, key, s.limits.Window, s.stamp()); err == nil && n > 1 {
+			return
+		}
+	}
+	if err := s.store.AppendAuditEvent(ctx, e); err != nil {
 		s.log.ErrorContext(ctx, "record sign-in in the audit log", "outcome", e.Outcome, "reason", e.Reason, "err", err)
 	}
 }

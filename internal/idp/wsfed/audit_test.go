@@ -122,6 +122,31 @@ func TestSigninsAreAudited(t *testing.T) {
 	if ev := lastSignin(t, e); ev.Reason != signin.ReasonLocked {
 		t.Fatalf("locked: %+v", ev)
 	}
+	// Refusals while locked cost the client nothing: they are recorded once
+	// per address in the throttling window, not once per request.
+	for range 5 {
+		e.Browser().SignIn(start(u.UPN), u)
+	}
+	locked, _, err := e.Store.ListAuditEvents(idptest.Ctx, audit.Filter{Action: "signin", Outcome: audit.Failure}, storage.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range locked {
+		if ev.Reason == signin.ReasonLocked {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d locked events for one address in one window; want 1", n)
+	}
+	e.Clock.Add(16 * time.Minute)
+	for range 4 {
+		e.Browser().SignIn(start(u.UPN), &wrongPassword)
+	}
+	if ev := lastSignin(t, e); ev.Reason != signin.ReasonLocked {
+		t.Fatalf("locked again in the next window: %+v", ev)
+	}
 	// An administrator finds a user's attempts by name, unknown ones too.
 	evs, _, err := e.Store.ListAuditEvents(idptest.Ctx, audit.Filter{User: "nobody@contoso.com", Action: "signin"}, storage.Page{})
 	if err != nil || len(evs) != 1 || evs[0].Reason != signin.ReasonUnknownUser {
