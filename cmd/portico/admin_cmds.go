@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"text/tabwriter"
+	"time"
 
 	"github.com/portico-idp/portico/internal/admin"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/storage"
 )
@@ -80,9 +83,58 @@ func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := flags("token create", "Create an API token and print it (alone) on standard output. It is shown only once.", stderr)
 	var sf storeFlags
 	sf.register(fs)
-	tenant := fs.String("tenant", "", "slug of the tenant the token may administer")
-	global := fs.Bool("global", false, "the token may administer every tenant and create tenants")
+	tenant := fs.String("tenant", "", "slug of the tenant the token may act in")
+	global := fs.Bool("global", false, "the token may act in every tenant (with the global role: also create and delete tenants)")
+	role := fs.String("role", "", "what the token may do: "+authz.RoleNames()+" (default: global with --global, tenantAdmin with --tenant)")
 	name := fs.String("name", "cli", "a name to recognize the token by")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (*tenant == "") == !*global {
+		return errors.New("give either --tenant SLUG or --global")
+	}
+	var r authz.Role
+	if *role != "" {
+		var err error
+		if r, err = authz.ParseRole(*role); err != nil {
+			return fmt.Errorf("--role: %w", err)
+		}
+	}
+	st, err := sf.open(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tenantID, err := tenantIDFor(ctx, st, *tenant)
+	if err != nil {
+		return err
+	}
+	secret, _, err := admin.New(st).CreateAPIToken(ctx, tenantID, *name, r)
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+// tenantIDFor resolves a tenant slug ("" = all tenants).
+func tenantIDFor(ctx context.Context, st storage.Storage, slug string) (string, error) {
+	if slug == "" {
+		return "", nil
+	}
+	t, err := st.GetTenantBySlug(ctx, directory.NormalizeSlug(slug))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("no tenant %q (create it with \"portico tenant create --slug %s\")", slug, slug)
+	}
+	return t.ID, err
+}
+
+func runTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flags("token list", "List the API tokens of a tenant (--tenant) or those for all tenants (--global): id, name, role, creation. Secrets are never shown again.", stderr)
+	var sf storeFlags
+	sf.register(fs)
+	tenant := fs.String("tenant", "", "tenant slug")
+	global := fs.Bool("global", false, "list the tokens for all tenants")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -94,22 +146,49 @@ func runTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer st.Close()
-	tenantID := ""
-	if !*global {
-		t, err := st.GetTenantBySlug(ctx, directory.NormalizeSlug(*tenant))
-		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no tenant %q (create it with \"portico tenant create --slug %s\")", *tenant, *tenant)
-		}
-		if err != nil {
-			return err
-		}
-		tenantID = t.ID
-	}
-	secret, _, err := admin.New(st).CreateAPIToken(ctx, tenantID, *name)
+	tenantID, err := tenantIDFor(ctx, st, *tenant)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, secret)
+	list, err := admin.New(st).ListAPITokens(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED")
+	for _, t := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, t.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func runTokenDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flags("token delete", "Revoke an API token: requests with it fail from now on.", stderr)
+	var sf storeFlags
+	sf.register(fs)
+	id := fs.String("id", "", "token id, as \"portico token list\" shows it (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("--id is required")
+	}
+	st, err := sf.open(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := st.GetAPIToken(ctx, *id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("no token %q", *id)
+	}
+	if err != nil {
+		return err
+	}
+	if err := admin.New(st).DeleteAPIToken(ctx, t.TenantID, t.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "token %s (%s) revoked\n", t.ID, t.Name)
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/signin"
+	"github.com/portico-idp/portico/internal/signing"
 	"github.com/portico-idp/portico/internal/storage"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
 )
@@ -122,7 +123,7 @@ func (s *services) policyID(ctx context.Context, ref string) (string, error) {
 	if ref == "" {
 		return "", nil
 	}
-	ps, err := s.store.ListPolicies(ctx, s.tenant.ID)
+	ps, err := s.admin.ListPolicies(ctx, s.tenant.ID)
 	if err != nil {
 		return "", err
 	}
@@ -130,7 +131,7 @@ func (s *services) policyID(ctx context.Context, ref string) (string, error) {
 		if _, _, err := s.admin.EnsurePolicies(ctx, s.tenant.ID); err != nil {
 			return "", err
 		}
-		ps, _ = s.store.ListPolicies(ctx, s.tenant.ID)
+		ps, _ = s.admin.ListPolicies(ctx, s.tenant.ID)
 	}
 	for _, p := range ps {
 		if p.ID == ref || strings.EqualFold(p.Name, ref) {
@@ -143,11 +144,11 @@ func (s *services) policyID(ctx context.Context, ref string) (string, error) {
 func (s *services) groupIDs(ctx context.Context, refs []string) ([]string, error) {
 	var out []string
 	for _, ref := range refs {
-		if g, err := s.store.GetGroup(ctx, s.tenant.ID, ref); err == nil {
+		if g, err := s.admin.GetGroup(ctx, s.tenant.ID, ref); err == nil {
 			out = append(out, g.ID)
 			continue
 		}
-		gs, _, err := s.store.ListGroups(ctx, s.tenant.ID, storage.GroupFilter{NamePrefix: ref}, storage.Page{Limit: 50})
+		gs, _, err := s.admin.ListGroups(ctx, s.tenant.ID, storage.GroupFilter{NamePrefix: ref}, storage.Page{Limit: 50})
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +177,7 @@ func runAppList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer s.store.Close()
-	list, err := s.store.ListApplications(ctx, s.tenant.ID)
+	list, err := s.admin.ListApplications(ctx, s.tenant.ID)
 	if err != nil {
 		return err
 	}
@@ -184,8 +185,8 @@ func runAppList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintln(tw, "ID\tNAME\tKIND\tENABLED\tCERTIFICATE THUMBPRINT")
 	for _, a := range list {
 		thumb := "-"
-		if k, err := s.admin.SigningKeys(ctx, s.tenant.ID, a.ID); err == nil {
-			thumb = k.Current.ThumbprintSHA1()
+		if c, err := currentCertificate(ctx, s, a.ID, apps.RoleCurrent); err == nil {
+			thumb = c.ThumbprintSHA1()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", a.ID, a.Name, a.Kind, a.Enabled, thumb)
 	}
@@ -233,15 +234,13 @@ func runAppCertificate(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer s.store.Close()
-	k, err := s.admin.SigningKeys(ctx, s.tenant.ID, *id)
+	role := apps.RoleCurrent
+	if *next {
+		role = apps.RoleNext
+	}
+	c, err := currentCertificate(ctx, s, *id, role)
 	if err != nil {
 		return describe(err)
-	}
-	c := k.Current
-	if *next {
-		if c = k.Next; c == nil {
-			return errors.New("the application has no next certificate")
-		}
 	}
 	fmt.Fprintf(stderr, "thumbprint (SHA-1): %s\nthumbprint (SHA-256): %s\nvalid until: %s\n", c.ThumbprintSHA1(), c.ThumbprintSHA256(), c.Cert.NotAfter.Format("2006-01-02"))
 	switch *format {
@@ -281,4 +280,19 @@ func runUserSetPassword(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	fmt.Fprintf(stdout, "password of %s set; their browser sessions were ended\n", u.UPN)
 	return nil
+}
+
+// currentCertificate returns the public part of an application's
+// certificate with role (current or next).
+func currentCertificate(ctx context.Context, s *services, appID string, role apps.SigningKeyRole) (*signing.Certificate, error) {
+	certs, err := s.admin.Certificates(ctx, s.tenant.ID, appID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		if c.Role == role {
+			return c.Cert, nil
+		}
+	}
+	return nil, fmt.Errorf("the application has no %s certificate", role)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/m365sim"
 )
@@ -180,6 +181,8 @@ var demoPeople = []struct {
 func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, error) {
 	info := demoInfo{PorticoURL: s.URL, Tenant: "contoso", Domain: "contoso.com", M365SimURL: sim.URL(),
 		M365SimView: sim.URL() + "/_sim/", Admin: demoAdmin{Username: demoAdminUser, Password: demoAdminPass}}
+	// The seeding is Portico's own work, audited as the system's.
+	ctx = authz.With(ctx, authz.System("demo"))
 	svc := s.Admin
 	t, org, err := svc.CreateTenant(ctx, "contoso", "Contoso", "@contoso.com")
 	if err != nil {
@@ -200,7 +203,7 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 		}
 		du := demoUser{Username: u.Username, UPN: u.UPN, ImmutableID: u.ImmutableID}
 		if i < 3 {
-			if err := s.Store.AddGroupMember(ctx, t.ID, group.ID, u.ID); err != nil {
+			if err := svc.AddGroupMember(ctx, t.ID, group.ID, u.ID); err != nil {
 				return info, err
 			}
 			if err := s.Signin.SetPassword(ctx, t.ID, u.ID, demoPassword); err != nil {
@@ -263,10 +266,10 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 	if err != nil {
 		return info, fmt.Errorf("federate contoso.com: %w (%s)", err, res.Message)
 	}
-	if info.APIToken, _, err = svc.CreateAPIToken(ctx, t.ID, "demo"); err != nil {
+	if info.APIToken, _, err = svc.CreateAPIToken(ctx, t.ID, "demo", authz.TenantAdmin); err != nil {
 		return info, err
 	}
-	if info.GlobalAPIToken, _, err = svc.CreateAPIToken(ctx, "", "demo-global"); err != nil {
+	if info.GlobalAPIToken, _, err = svc.CreateAPIToken(ctx, "", "demo-global", authz.Global); err != nil {
 		return info, err
 	}
 	info.SigninURL = sim.URL() + "/common/login?username=" + url.QueryEscape("john.smith@contoso.com")

@@ -29,6 +29,7 @@ import (
 
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/idp/idptest"
@@ -77,7 +78,9 @@ func startE2E(t *testing.T) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	e := &e2e{t: t, ctx: ctx, logs: &idptest.SyncBuffer{}, steps: &totpSteps{last: map[string]int64{}}}
+	// The test's own administrative calls act as the system, as the demo's
+	// seeding does.
+	e := &e2e{t: t, ctx: authz.With(ctx, authz.System("e2e")), logs: &idptest.SyncBuffer{}, steps: &totpSteps{last: map[string]int64{}}}
 	sim, err := startDemoSim(ctx, "127.0.0.1:0", filepath.Join(dir, "m365sim-ca.pem"))
 	if err != nil {
 		cancel()

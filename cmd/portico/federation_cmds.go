@@ -57,7 +57,7 @@ func (f *fedFlags) open(ctx context.Context) (*services, *federation.Service, ap
 		s.store.Close()
 		return nil, nil, apps.Application{}, err
 	}
-	app, err := s.store.GetApplication(ctx, s.tenant.ID, f.app)
+	app, err := s.admin.GetApplication(ctx, s.tenant.ID, f.app)
 	if err != nil {
 		s.store.Close()
 		return nil, nil, app, fmt.Errorf("application %q: %w", f.app, err)

@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"sort"
 	"strings"
 	"syscall"
 
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/m365sim"
 )
 
@@ -30,23 +32,48 @@ func commands() []command {
 		{[]string{"serve"}, "run the Portico server", runServe},
 		{[]string{"demo"}, "run Portico with seeded demo data on a temporary database", runDemo},
 		{[]string{"migrate"}, "apply database migrations and exit", runMigrate},
-		{[]string{"tenant", "create"}, "create a tenant", runTenantCreate},
-		{[]string{"token", "create"}, "create an API token and print it", runTokenCreate},
-		{[]string{"app", "create"}, "add an Office 365 application to a tenant", runAppCreate},
-		{[]string{"app", "list"}, "list a tenant's applications", runAppList},
-		{[]string{"app", "enable"}, "enable an application", runAppSetEnabled(true)},
-		{[]string{"app", "disable"}, "disable an application", runAppSetEnabled(false)},
-		{[]string{"app", "certificate"}, "print an application's signing certificate", runAppCertificate},
-		{[]string{"app", "configure"}, "change an Office 365 application's settings (federation mode, ids, domains...)", runAppConfigure},
-		{[]string{"federation", "verify"}, "Verify Compatibility of a Microsoft 365 domain", runFederation("verify")},
-		{[]string{"federation", "federate"}, "federate a Microsoft 365 domain through Microsoft Graph", runFederation("federate")},
-		{[]string{"federation", "manual"}, "show the settings to federate a domain by hand", runFederation("manual")},
-		{[]string{"federation", "disconnect"}, "disconnect (defederate) a domain", runFederation("disconnect")},
-		{[]string{"federation", "rollover"}, "roll the signing certificate over on every federated domain", runFederation("rollover")},
-		{[]string{"user", "set-password"}, "set a user's password (read from standard input) and end their browser sessions", runUserSetPassword},
+		{[]string{"tenant", "create"}, "create a tenant", asOperator(runTenantCreate)},
+		{[]string{"token", "create"}, "create an API token with a role and print it", asOperator(runTokenCreate)},
+		{[]string{"token", "list"}, "list the API tokens of a tenant, or those for all tenants", asOperator(runTokenList)},
+		{[]string{"token", "delete"}, "revoke an API token", asOperator(runTokenDelete)},
+		{[]string{"app", "create"}, "add an Office 365 application to a tenant", asOperator(runAppCreate)},
+		{[]string{"app", "list"}, "list a tenant's applications", asOperator(runAppList)},
+		{[]string{"app", "enable"}, "enable an application", asOperator(runAppSetEnabled(true))},
+		{[]string{"app", "disable"}, "disable an application", asOperator(runAppSetEnabled(false))},
+		{[]string{"app", "certificate"}, "print an application's signing certificate", asOperator(runAppCertificate)},
+		{[]string{"app", "configure"}, "change an Office 365 application's settings (federation mode, ids, domains...)", asOperator(runAppConfigure)},
+		{[]string{"federation", "verify"}, "Verify Compatibility of a Microsoft 365 domain", asOperator(runFederation("verify"))},
+		{[]string{"federation", "federate"}, "federate a Microsoft 365 domain through Microsoft Graph", asOperator(runFederation("federate"))},
+		{[]string{"federation", "manual"}, "show the settings to federate a domain by hand", asOperator(runFederation("manual"))},
+		{[]string{"federation", "disconnect"}, "disconnect (defederate) a domain", asOperator(runFederation("disconnect"))},
+		{[]string{"federation", "rollover"}, "roll the signing certificate over on every federated domain", asOperator(runFederation("rollover"))},
+		{[]string{"user", "set-password"}, "set a user's password (read from standard input) and end their browser sessions", asOperator(runUserSetPassword)},
+		{[]string{"audit", "list"}, "list audit log events, newest first", asOperator(runAuditList)},
+		{[]string{"audit", "export"}, "export audit log events as NDJSON, oldest first", asOperator(runAuditExport)},
 		{[]string{"m365sim"}, "run the Microsoft 365 tenant emulator (Entra sign-in and Graph)", m365sim.Command},
 		{[]string{"version"}, "print the version", runVersion},
 	}
+}
+
+// asOperator runs an administration command as the operator: the person
+// at the server, who can read the database and the master key anyway and
+// so holds the global role. Every change it makes is audited under the
+// operating-system user's name.
+func asOperator(run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return run(authz.With(ctx, authz.Operator(operatorName())), args, stdout, stderr)
+	}
+}
+
+// operatorName is the operating-system user running the command.
+func operatorName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if n := os.Getenv("USER"); n != "" {
+		return n
+	}
+	return "operator"
 }
 
 func main() {

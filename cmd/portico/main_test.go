@@ -147,3 +147,108 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Fatal("still serving after shutdown")
 	}
 }
+
+func TestTokenRolesAndAuditCommands(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("PORTICO_DATA_DIR", t.TempDir())
+	runOK := func(args ...string) string {
+		t.Helper()
+		var out, errOut strings.Builder
+		if err := run(ctx, args, &out, &errOut); err != nil {
+			t.Fatalf("%v: %v (%s)", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	runOK("tenant", "create", "--slug", "acme", "--suffix", "acme.com")
+	help := strings.TrimSpace(runOK("token", "create", "--tenant", "acme", "--role", "helpdesk", "--name", "desk"))
+	if !strings.HasPrefix(help, "ptc_") {
+		t.Fatalf("token %q", help)
+	}
+	runOK("token", "create", "--global", "--role", "read-only", "--name", "auditor")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "create", "--tenant", "acme", "--role", "global"}, "global role is for all tenants"},
+		{[]string{"token", "create", "--tenant", "acme", "--role", "root"}, "tenantAdmin"},
+		{[]string{"token", "list"}, "--tenant"},
+		{[]string{"token", "delete", "--id", "nope"}, "no token"},
+		{[]string{"audit", "list", "--since", "yesterday"}, "--since"},
+		{[]string{"audit", "list", "--outcome", "maybe"}, "--outcome"},
+		{[]string{"audit", "list", "--tenant", "nope"}, "no tenant"},
+	} {
+		if err := run(ctx, c.args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v; want an error saying %q", c.args, err, c.want)
+		}
+	}
+	list := runOK("token", "list", "--tenant", "acme")
+	if !strings.Contains(list, "desk") || !strings.Contains(list, "helpdesk") || strings.Contains(list, "ptc_") {
+		t.Fatalf("token list:\n%s", list)
+	}
+	if g := runOK("token", "list", "--global"); !strings.Contains(g, "auditor") || !strings.Contains(g, "readOnly") {
+		t.Fatalf("token list --global:\n%s", g)
+	}
+
+	// The operator's changes are in the audit log under its name.
+	table := runOK("audit", "list", "--tenant", "acme")
+	for _, w := range []string{"tenant.create", "organization.create", "token.create", "operator:" + operatorName(), "role: ∅ → \"helpdesk\""} {
+		if !strings.Contains(table, w) {
+			t.Errorf("audit list lacks %q:\n%s", w, table)
+		}
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(runOK("audit", "list", "--json", "--action", "token.*", "--since", "1h")), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("audit list --json line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 2 || lines[0]["action"] != "token.create" || lines[0]["object"].(map[string]any)["name"] != "auditor" {
+		t.Fatalf("token events, newest first: %v", lines)
+	}
+	var more strings.Builder
+	if err := run(ctx, []string{"audit", "list", "--limit", "1"}, io.Discard, &more); err != nil || !strings.Contains(more.String(), "--cursor") {
+		t.Fatalf("paging hint: %v %q", err, more.String())
+	}
+	export := strings.Split(strings.TrimSpace(runOK("audit", "export")), "\n")
+	var first map[string]any
+	if err := json.Unmarshal([]byte(export[0]), &first); err != nil || first["action"] != "tenant.create" || len(export) != 4 {
+		t.Fatalf("export (oldest first): %d lines, first %v (%v)", len(export), first, err)
+	}
+
+	var id string
+	for _, f := range strings.Fields(list) {
+		if len(f) == 36 && strings.Count(f, "-") == 4 {
+			id = f
+		}
+	}
+	if out := runOK("token", "delete", "--id", id); !strings.Contains(out, "revoked") {
+		t.Fatalf("delete: %q", out)
+	}
+	if out := runOK("audit", "list", "--action", "token.delete"); !strings.Contains(out, "desk") {
+		t.Fatalf("deletion not audited:\n%s", out)
+	}
+}
+
+func TestAuditRetentionFlag(t *testing.T) {
+	for in, want := range map[string]int{"365": 365, "30d": 30, "48h": 2, "1d": 1} {
+		var d retentionDays
+		if err := d.Set(in); err != nil || int(d) != want {
+			t.Errorf("--audit-retention %s = %d, %v; want %d", in, d, err, want)
+		}
+	}
+	for _, in := range []string{"0", "-3d", "36h", "a year"} {
+		var d retentionDays
+		if err := d.Set(in); err == nil {
+			t.Errorf("--audit-retention %s accepted", in)
+		}
+	}
+	if retentionDays(0).days() != defaultAuditRetention {
+		t.Error("no default retention")
+	}
+	if err := run(context.Background(), []string{"serve", "--audit-retention", "0", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "audit-retention") {
+		t.Fatalf("serve --audit-retention 0: %v", err)
+	}
+}

@@ -15,12 +15,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/api"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/idp/idphttp"
 	"github.com/portico-idp/portico/internal/idp/saml"
 	"github.com/portico-idp/portico/internal/idp/wsfed"
@@ -65,6 +67,41 @@ type serveConfig struct {
 	// insecureHTTPWSTrust accepts WS-Trust passwords although the public
 	// URL is http (development only).
 	insecureHTTPWSTrust bool
+	// auditRetention is how long audit events are kept, in days.
+	auditRetention retentionDays
+}
+
+// defaultAuditRetention keeps a year of audit events, the period most
+// audit standards ask for at least.
+const defaultAuditRetention = 365
+
+// retentionDays is a flag of whole days: "365", "365d" or "8760h".
+type retentionDays int
+
+func (d *retentionDays) String() string { return strconv.Itoa(int(*d)) + "d" }
+
+func (d *retentionDays) Set(v string) error {
+	n, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
+	if err != nil {
+		dur, derr := time.ParseDuration(v)
+		if derr != nil || dur%(24*time.Hour) != 0 {
+			return fmt.Errorf("%q is not a number of days (365, 365d or 8760h)", v)
+		}
+		n = int(dur / (24 * time.Hour))
+	}
+	if n < 1 {
+		return fmt.Errorf("%q: audit events are kept at least one day", v)
+	}
+	*d = retentionDays(n)
+	return nil
+}
+
+// days returns the retention, the default when unset.
+func (d retentionDays) days() int {
+	if d == 0 {
+		return defaultAuditRetention
+	}
+	return int(d)
 }
 
 // registerM365Allow adds --m365-allow-endpoint, shared by serve and the
@@ -223,6 +260,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go housekeeping(bg, st, log)
+	go auditRetention(authz.With(bg, authz.System("audit-retention")), svc, cfg.auditRetention.days(), log)
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	s := &server{
 		URL: public, Store: st, Admin: svc, Signin: sign, Fed: fed, Log: log, listen: ln, errc: make(chan error, 2), stop: stop, tls: certs,
@@ -357,6 +395,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM file of the TLS certificate (chain) to serve HTTPS with (TLS 1.2 or later); read again on SIGHUP")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM file of the TLS certificate's private key; read again on SIGHUP")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", defaultMetricsAddr, "address of the Prometheus /metrics listener, kept off the public one; empty to disable")
+	cfg.auditRetention = defaultAuditRetention
+	fs.Var(&cfg.auditRetention, "audit-retention", "how long audit log events are kept, in days (365, 365d or 8760h); older ones are deleted every 6 hours, and the database refuses to delete younger ones")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key that encrypts secrets at rest (default with SQLite: DATA-DIR/master.key, created on first start; required with PostgreSQL, the same file on every node)")
 	cfg.lockout.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -432,6 +472,30 @@ func housekeeping(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
 			if err := st.DeleteExpired(ctx, time.Now().UTC()); err != nil && ctx.Err() == nil {
 				log.Warn("housekeeping", "err", err)
 			}
+		}
+	}
+}
+
+// auditPurgeEvery is how often the audit log's retention is applied.
+const auditPurgeEvery = 6 * time.Hour
+
+// auditRetention deletes audit events older than the retention, at start
+// and every few hours. Every node may run it: the purge is idempotent.
+func auditRetention(ctx context.Context, svc *admin.Service, days int, log *slog.Logger) {
+	t := time.NewTicker(auditPurgeEvery)
+	defer t.Stop()
+	for {
+		n, err := svc.PurgeAudit(ctx, days)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("audit retention", "days", days, "err", err)
+		case n > 0:
+			log.Info("audit events purged", "deleted", n, "retention_days", days)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

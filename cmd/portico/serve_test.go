@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/portico-idp/portico/internal/authz"
 	"io"
 	"math/big"
 	"net"
@@ -141,7 +142,7 @@ func TestServeCutsSlowBodies(t *testing.T) {
 		bodies:     bodylimit.Policy{Base: 200 * time.Millisecond, MaxWait: time.Second},
 	}})
 	addr := strings.TrimPrefix(s.URL, "http://")
-	tok, _, err := s.Admin.CreateAPIToken(context.Background(), "", "test")
+	tok, _, err := s.Admin.CreateAPIToken(authz.With(context.Background(), authz.System("test")), "", "test", authz.Global)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/portico-idp/portico/internal/authz"
 	"io"
 	"os"
 	"strings"
@@ -35,7 +36,8 @@ func TestUserSetPasswordEndsSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := admin.New(st).CreateUser(ctx, tn.ID, directory.User{Username: "ann"})
+	sys := authz.With(ctx, authz.System("test"))
+	u, err := admin.New(st).CreateUser(sys, tn.ID, directory.User{Username: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}

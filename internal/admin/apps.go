@@ -2,6 +2,8 @@ package admin
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,8 +11,10 @@ import (
 	"time"
 
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/audit"
 	"github.com/portico-idp/portico/internal/authn"
 	"github.com/portico-idp/portico/internal/m365/cloud"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signing"
 	"github.com/portico-idp/portico/internal/storage"
@@ -65,6 +69,9 @@ const (
 // EnsurePolicies creates the two standard authentication policies of a
 // tenant if they do not exist, and returns them.
 func (s *Service) EnsurePolicies(ctx context.Context, tenantID string) (passwordOnly, mfa authn.Policy, err error) {
+	if _, err = authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return passwordOnly, mfa, err
+	}
 	have, err := s.store.ListPolicies(ctx, tenantID)
 	if err != nil {
 		return passwordOnly, mfa, err
@@ -77,7 +84,13 @@ func (s *Service) EnsurePolicies(ctx context.Context, tenantID string) (password
 		}
 		p := authn.Policy{ID: s.newID(), TenantID: tenantID, Name: name, SecondFactor: f, SessionIdle: defaultSessionIdle,
 			SessionMax: defaultSessionMax, CreatedAt: s.stamp(), UpdatedAt: s.stamp()}
-		if err := s.store.CreatePolicy(ctx, p); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+		err := s.store.Atomically(ctx, func(ctx context.Context) error {
+			if err := s.store.CreatePolicy(ctx, p); err != nil {
+				return err
+			}
+			return s.changed(ctx, tenantID, "policy.create", policyObject(p), nil, toPolicyAudit(p))
+		})
+		if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 			return p, err
 		}
 		p.Version = 1
@@ -90,8 +103,40 @@ func (s *Service) EnsurePolicies(ctx context.Context, tenantID string) (password
 	return
 }
 
+// policyAudit is a policy as the audit log shows it (durations in minutes,
+// as the API shows them).
+type policyAudit struct {
+	Name               string             `json:"name"`
+	SecondFactor       authn.SecondFactor `json:"secondFactor"`
+	SessionIdleMinutes int64              `json:"sessionIdleMinutes"`
+	SessionMaxMinutes  int64              `json:"sessionMaxMinutes"`
+}
+
+func toPolicyAudit(p authn.Policy) policyAudit {
+	return policyAudit{p.Name, p.SecondFactor, int64(p.SessionIdle / time.Minute), int64(p.SessionMax / time.Minute)}
+}
+
+// ListPolicies lists a tenant's authentication policies.
+func (s *Service) ListPolicies(ctx context.Context, tenantID string) ([]authn.Policy, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadApplications); err != nil {
+		return nil, err
+	}
+	return s.store.ListPolicies(ctx, tenantID)
+}
+
+// GetPolicy reads an authentication policy.
+func (s *Service) GetPolicy(ctx context.Context, tenantID, id string) (authn.Policy, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadApplications); err != nil {
+		return authn.Policy{}, err
+	}
+	return s.store.GetPolicy(ctx, tenantID, id)
+}
+
 // CreatePolicy creates an authentication policy.
 func (s *Service) CreatePolicy(ctx context.Context, tenantID string, p authn.Policy) (authn.Policy, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return p, err
+	}
 	p.ID, p.TenantID, p.CreatedAt = s.newID(), tenantID, s.stamp()
 	p.UpdatedAt = p.CreatedAt
 	if p.SessionIdle == 0 {
@@ -103,11 +148,37 @@ func (s *Service) CreatePolicy(ctx context.Context, tenantID string, p authn.Pol
 	if err := validatePolicy(p); err != nil {
 		return p, err
 	}
-	if err := s.store.CreatePolicy(ctx, p); err != nil {
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.CreatePolicy(ctx, p); err != nil {
+			return err
+		}
+		return s.changed(ctx, tenantID, "policy.create", policyObject(p), nil, toPolicyAudit(p))
+	})
+	if err != nil {
 		return p, err
 	}
 	p.Version = 1
 	return p, nil
+}
+
+// DeletePolicy deletes a policy no application uses.
+func (s *Service) DeletePolicy(ctx context.Context, tenantID, id string, ifMatch int64) error {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return err
+	}
+	return s.store.Atomically(ctx, func(ctx context.Context) error {
+		p, err := s.store.GetPolicy(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if err := checkVersion(ifMatch, p.Version); err != nil {
+			return err
+		}
+		if err := s.store.DeletePolicy(ctx, tenantID, id); err != nil {
+			return err
+		}
+		return s.changed(ctx, tenantID, "policy.delete", policyObject(p), toPolicyAudit(p), nil)
+	})
 }
 
 func validatePolicy(p authn.Policy) error {
@@ -131,11 +202,30 @@ func validatePolicy(p authn.Policy) error {
 	return invalidAll(fields, c)
 }
 
+// ListApplications lists a tenant's applications.
+func (s *Service) ListApplications(ctx context.Context, tenantID string) ([]apps.Application, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadApplications); err != nil {
+		return nil, err
+	}
+	return s.store.ListApplications(ctx, tenantID)
+}
+
+// GetApplication reads an application.
+func (s *Service) GetApplication(ctx context.Context, tenantID, id string) (apps.Application, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadApplications); err != nil {
+		return apps.Application{}, err
+	}
+	return s.store.GetApplication(ctx, tenantID, id)
+}
+
 // CreateApplication adds an application of the library to a tenant with a
 // fresh signing certificate. Without a policy it gets "Password and
 // authenticator app": the seed guide's Office 365 integration requires a
 // second factor for every sign-in.
 func (s *Service) CreateApplication(ctx context.Context, tenantID string, a apps.Application) (apps.Application, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return a, err
+	}
 	if s.keys == nil {
 		return a, errors.New("create application: no keyring configured")
 	}
@@ -173,43 +263,97 @@ func (s *Service) CreateApplication(ctx context.Context, tenantID string, a apps
 	if err := s.sealSecrets(&a); err != nil {
 		return a, err
 	}
-	if err := s.store.CreateApplication(ctx, a); err != nil {
-		return a, err
-	}
-	a.Version = 1
-	if _, err := s.addKey(ctx, a, apps.RoleCurrent); err != nil {
-		if derr := s.store.DeleteApplication(context.WithoutCancel(ctx), tenantID, a.ID); derr != nil {
-			s.log.ErrorContext(ctx, "undo application creation", "app", a.ID, "err", derr)
-		}
+	// The key is made before the transaction (RSA generation takes a
+	// while); the application, its key and the audit event are written
+	// together, so there is never an application without a certificate.
+	k, cert, err := s.newKey(a, apps.RoleCurrent)
+	if err != nil {
 		return a, fmt.Errorf("create application: signing key: %w", err)
 	}
+	err = s.store.Atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateApplication(ctx, a); err != nil {
+			return err
+		}
+		if err := s.store.CreateSigningKey(ctx, k); err != nil {
+			return fmt.Errorf("create application: signing key: %w", err)
+		}
+		e := s.event(ctx, tenantID, "application.create", appObject(a))
+		e.AppID, e.Changes = a.ID, audit.Diff(nil, a)
+		e.Details = map[string]any{"certificateThumbprint": cert.ThumbprintSHA1()}
+		return s.record(ctx, e)
+	})
+	if err != nil {
+		return a, err
+	}
+	s.certs.Store(k.TenantID+"/"+k.ID, cert)
+	a.Version = 1
 	return a, nil
 }
 
 // UpdateApplication applies change to an application and revalidates it.
 func (s *Service) UpdateApplication(ctx context.Context, tenantID, id string, ifMatch int64, change func(*apps.Application) error) (apps.Application, error) {
-	return retryCAS(func() (apps.Application, error) {
-		return s.store.UpdateApplication(ctx, tenantID, id, func(a apps.Application) (apps.Application, error) {
-			if err := checkVersion(ifMatch, a.Version); err != nil {
-				return a, err
-			}
-			prev := a
-			if a.Office365 != nil {
-				o := *a.Office365
-				prev.Office365 = &o
-			}
-			if err := change(&a); err != nil {
-				return a, err
-			}
-			a.UpdatedAt = s.stamp()
-			if err := a.Validate(); err != nil {
-				return a, err
-			}
-			if err := s.checkEndpoints(&prev, a); err != nil {
-				return a, err
-			}
-			return a, s.sealSecrets(&a)
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return apps.Application{}, err
+	}
+	var before json.RawMessage
+	var after apps.Application
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		var err error
+		after, err = retryCAS(func() (apps.Application, error) {
+			return s.store.UpdateApplication(ctx, tenantID, id, func(a apps.Application) (apps.Application, error) {
+				// A snapshot, not a copy: change may modify the settings
+				// and their slices in place.
+				before, _ = json.Marshal(a)
+				if err := checkVersion(ifMatch, a.Version); err != nil {
+					return a, err
+				}
+				prev := a
+				if a.Office365 != nil {
+					o := *a.Office365
+					prev.Office365 = &o
+				}
+				if err := change(&a); err != nil {
+					return a, err
+				}
+				a.UpdatedAt = s.stamp()
+				if err := a.Validate(); err != nil {
+					return a, err
+				}
+				if err := s.checkEndpoints(&prev, a); err != nil {
+					return a, err
+				}
+				return a, s.sealSecrets(&a)
+			})
 		})
+		if err != nil {
+			return err
+		}
+		e := s.event(ctx, tenantID, "application.update", appObject(after))
+		e.AppID, e.Changes = after.ID, audit.Diff(before, after)
+		return s.record(ctx, e)
+	})
+	return after, err
+}
+
+// DeleteApplication deletes an application with its keys.
+func (s *Service) DeleteApplication(ctx context.Context, tenantID, id string, ifMatch int64) error {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return err
+	}
+	return s.store.Atomically(ctx, func(ctx context.Context) error {
+		a, err := s.store.GetApplication(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if err := checkVersion(ifMatch, a.Version); err != nil {
+			return err
+		}
+		if err := s.store.DeleteApplication(ctx, tenantID, id); err != nil {
+			return err
+		}
+		e := s.event(ctx, tenantID, "application.delete", appObject(a))
+		e.AppID, e.Changes = a.ID, audit.Diff(a, nil)
+		return s.record(ctx, e)
 	})
 }
 
@@ -217,27 +361,23 @@ func keyBinding(k apps.SigningKey) secrets.Binding {
 	return secrets.Binding{Table: "signing_keys", Column: "key_sealed", RowID: k.TenantID + "/" + k.AppID + "/" + k.ID}
 }
 
-// addKey generates a certificate for an application and stores it sealed.
-func (s *Service) addKey(ctx context.Context, a apps.Application, role apps.SigningKeyRole) (*signing.Certificate, error) {
+// newKey generates a certificate for an application, sealed for storage.
+func (s *Service) newKey(a apps.Application, role apps.SigningKeyRole) (apps.SigningKey, *signing.Certificate, error) {
 	cert, err := signing.Generate(signing.Options{CommonName: "Portico " + a.Name + " signing (" + a.ID[:8] + ")", Rand: s.random, Now: s.now})
 	if err != nil {
-		return nil, err
+		return apps.SigningKey{}, nil, err
 	}
 	pkcs8, err := cert.MarshalPKCS8()
 	if err != nil {
-		return nil, err
+		return apps.SigningKey{}, nil, err
 	}
 	defer clear(pkcs8)
 	k := apps.SigningKey{ID: s.newID(), TenantID: a.TenantID, AppID: a.ID, Role: role, CertDER: cert.DER(), CreatedAt: s.stamp(),
 		NotAfter: cert.Cert.NotAfter}
 	if k.KeySealed, err = s.keys.Seal(pkcs8, keyBinding(k)); err != nil {
-		return nil, err
+		return k, nil, err
 	}
-	if err := s.store.CreateSigningKey(ctx, k); err != nil {
-		return nil, err
-	}
-	s.certs.Store(k.TenantID+"/"+k.ID, cert)
-	return cert, nil
+	return k, cert, nil
 }
 
 // Keys is an application's certificate set: the current one signs, the
@@ -249,8 +389,13 @@ type Keys struct {
 	NextID    string
 }
 
-// SigningKeys opens an application's current and next certificates. Opened
-// keys are cached by key id: a key never changes, only its role.
+// SigningKeys opens an application's current and next certificates, with
+// their private keys. Opened keys are cached by key id: a key never
+// changes, only its role.
+//
+// It checks no role: it is the protocol handlers' way to sign tokens for
+// people signing in, not an administration operation. Administrators see
+// certificates through Certificates, which never opens a private key.
 func (s *Service) SigningKeys(ctx context.Context, tenantID, appID string) (Keys, error) {
 	var out Keys
 	if s.keys == nil {
@@ -280,6 +425,39 @@ func (s *Service) SigningKeys(ctx context.Context, tenantID, appID string) (Keys
 	return out, nil
 }
 
+// Certificate is the public part of one of an application's signing
+// certificates.
+type Certificate struct {
+	ID   string
+	Role apps.SigningKeyRole
+	// Cert holds no private key.
+	Cert *signing.Certificate
+}
+
+// Certificates lists an application's certificates, public parts only
+// (ErrNotFound for no application).
+func (s *Service) Certificates(ctx context.Context, tenantID, appID string) ([]Certificate, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadApplications); err != nil {
+		return nil, err
+	}
+	if _, err := s.store.GetApplication(ctx, tenantID, appID); err != nil {
+		return nil, err
+	}
+	keys, err := s.store.ListSigningKeys(ctx, tenantID, appID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Certificate, 0, len(keys))
+	for _, k := range keys {
+		x, err := x509.ParseCertificate(k.CertDER)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", k.ID, err)
+		}
+		out = append(out, Certificate{ID: k.ID, Role: k.Role, Cert: &signing.Certificate{Cert: x}})
+	}
+	return out, nil
+}
+
 func (s *Service) openKey(k apps.SigningKey) (*signing.Certificate, error) {
 	cacheKey := k.TenantID + "/" + k.ID
 	if c, ok := s.certs.Load(cacheKey); ok {
@@ -301,6 +479,9 @@ func (s *Service) openKey(k apps.SigningKey) (*signing.Certificate, error) {
 // CreateNextKey generates the next certificate of an application (the
 // first step of a rollover); an existing next certificate is returned as is.
 func (s *Service) CreateNextKey(ctx context.Context, tenantID, appID string) (*signing.Certificate, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return nil, err
+	}
 	keys, err := s.SigningKeys(ctx, tenantID, appID)
 	if err != nil {
 		return nil, err
@@ -312,12 +493,32 @@ func (s *Service) CreateNextKey(ctx context.Context, tenantID, appID string) (*s
 	if err != nil {
 		return nil, err
 	}
-	return s.addKey(ctx, a, apps.RoleNext)
+	k, cert, err := s.newKey(a, apps.RoleNext)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.Atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateSigningKey(ctx, k); err != nil {
+			return err
+		}
+		e := s.event(ctx, tenantID, "application.certificate.create", appObject(a))
+		e.AppID = a.ID
+		e.Changes = audit.Set("nextCertificate", nil, cert.ThumbprintSHA1())
+		return s.record(ctx, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.certs.Store(k.TenantID+"/"+k.ID, cert)
+	return cert, nil
 }
 
 // PromoteNextKey makes the next certificate current and retires the
 // current one, in one transaction.
 func (s *Service) PromoteNextKey(ctx context.Context, tenantID, appID string) error {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return err
+	}
 	keys, err := s.SigningKeys(ctx, tenantID, appID)
 	if err != nil {
 		return err
@@ -325,8 +526,20 @@ func (s *Service) PromoteNextKey(ctx context.Context, tenantID, appID string) er
 	if keys.Next == nil {
 		return fmt.Errorf("promote: %w", signing.ErrNoNext)
 	}
-	return s.store.SetSigningKeyRoles(ctx, tenantID, appID, map[string]apps.SigningKeyRole{
-		keys.CurrentID: apps.RoleRetired, keys.NextID: apps.RoleCurrent})
+	a, err := s.store.GetApplication(ctx, tenantID, appID)
+	if err != nil {
+		return err
+	}
+	return s.store.Atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.SetSigningKeyRoles(ctx, tenantID, appID, map[string]apps.SigningKeyRole{
+			keys.CurrentID: apps.RoleRetired, keys.NextID: apps.RoleCurrent}); err != nil {
+			return err
+		}
+		e := s.event(ctx, tenantID, "application.certificate.promote", appObject(a))
+		e.AppID = a.ID
+		e.Changes = audit.Set("currentCertificate", keys.Current.ThumbprintSHA1(), keys.Next.ThumbprintSHA1())
+		return s.record(ctx, e)
+	})
 }
 
 // certCache is the type of Service.certs (opened keys by tenant/key id).
@@ -334,18 +547,31 @@ type certCache = sync.Map
 
 // UpdatePolicy applies change to a policy and revalidates it.
 func (s *Service) UpdatePolicy(ctx context.Context, tenantID, id string, ifMatch int64, change func(*authn.Policy) error) (authn.Policy, error) {
-	return retryCAS(func() (authn.Policy, error) {
-		return s.store.UpdatePolicy(ctx, tenantID, id, func(p authn.Policy) (authn.Policy, error) {
-			if err := checkVersion(ifMatch, p.Version); err != nil {
-				return p, err
-			}
-			if err := change(&p); err != nil {
-				return p, err
-			}
-			p.UpdatedAt = s.stamp()
-			return p, validatePolicy(p)
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return authn.Policy{}, err
+	}
+	var before, after authn.Policy
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		var err error
+		after, err = retryCAS(func() (authn.Policy, error) {
+			return s.store.UpdatePolicy(ctx, tenantID, id, func(p authn.Policy) (authn.Policy, error) {
+				before = p
+				if err := checkVersion(ifMatch, p.Version); err != nil {
+					return p, err
+				}
+				if err := change(&p); err != nil {
+					return p, err
+				}
+				p.UpdatedAt = s.stamp()
+				return p, validatePolicy(p)
+			})
 		})
+		if err != nil {
+			return err
+		}
+		return s.changed(ctx, tenantID, "policy.update", policyObject(after), toPolicyAudit(before), toPolicyAudit(after))
 	})
+	return after, err
 }
 
 // sealSecrets seals a Microsoft Online password given in clear (from the

@@ -1,8 +1,9 @@
 // Package api is Portico's JSON administration API under /api/v1:
-// tenants, organizations, users, groups and memberships, bulk import, with
-// bearer-token authentication, ETag/If-Match on every object, cursor paging
-// and RFC 9457 problem responses naming the field at fault. The OpenAPI
-// 3.1 description is served at /api/v1/openapi.json.
+// tenants, organizations, users, groups and memberships, bulk import,
+// applications, policies, API tokens and the audit log, with bearer-token
+// authentication, roles (package authz), ETag/If-Match on every object,
+// cursor paging and RFC 9457 problem responses naming the field at fault.
+// The OpenAPI 3.1 description is served at /api/v1/openapi.json.
 package api
 
 import (
@@ -10,15 +11,17 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/portico-idp/portico/internal/admin"
-	"github.com/portico-idp/portico/internal/apitoken"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/m365/federation"
+	"github.com/portico-idp/portico/internal/requestid"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage"
 )
@@ -34,13 +37,17 @@ const (
 //go:embed openapi.json
 var openAPIDoc []byte
 
-// API serves /api/v1.
+// API serves /api/v1. It holds no storage: every read and write goes
+// through the services, which check the caller's role themselves, so a
+// handler cannot reach data its caller may not see.
 type API struct {
 	svc    *admin.Service
 	signin *signin.Service
 	fed    *federation.Service
-	store  storage.Storage
 	log    *slog.Logger
+	// skipEdge turns the route-level permission check off, leaving only
+	// the services' own checks (tests prove those suffice).
+	skipEdge bool
 }
 
 // WithFederation adds the Federation tab's operations.
@@ -49,79 +56,122 @@ func (a *API) WithFederation(f *federation.Service) *API { a.fed = f; return a }
 // New returns the API over svc; sign (may be nil in tests of the
 // directory alone) serves password and authenticator operations.
 func New(svc *admin.Service, sign *signin.Service, log *slog.Logger) *API {
-	return &API{svc: svc, signin: sign, store: svc.Store(), log: log}
+	return &API{svc: svc, signin: sign, log: log}
 }
 
 var errNoSignin = errors.New("sign-in service not configured")
+
+// scope says where a route acts, for the permission check at the edge.
+type scope int
+
+const (
+	// public routes need no token (the OpenAPI document).
+	public scope = iota
+	// own routes act within the principal's own scope (its tenant, or all
+	// tenants): the audit log, the application library.
+	own
+	// installation routes concern every tenant (the tenant list, tokens
+	// for all tenants).
+	installation
+	// tenant routes act in the tenant of the {tenant} path segment.
+	tenant
+)
+
+// tenantHandler serves a route under /tenants/{tenant}.
+type tenantHandler func(w http.ResponseWriter, r *http.Request, t directory.Tenant)
 
 // Route is one served operation.
 type Route struct {
 	Method  string
 	Pattern string // ServeMux path pattern
-	handler http.HandlerFunc
+	// Permission is what the route needs ("" = any authenticated
+	// principal). It is checked before the handler reads anything, and the
+	// services check it again.
+	Permission authz.Permission
+	scope      scope
+	handler    http.HandlerFunc
+	inTenant   tenantHandler
+}
+
+func route(method, pattern string, sc scope, perm authz.Permission, h http.HandlerFunc) Route {
+	return Route{Method: method, Pattern: pattern, Permission: perm, scope: sc, handler: h}
+}
+
+func inTenant(method, pattern string, perm authz.Permission, h tenantHandler) Route {
+	return Route{Method: method, Pattern: pattern, Permission: perm, scope: tenant, inTenant: h}
 }
 
 // Routes lists every operation the API serves; the OpenAPI test checks the
-// document against it.
+// document against it, and the roles test every route against every role.
 func (a *API) Routes() []Route {
 	const v1 = "/api/v1"
 	const t = v1 + "/tenants/{tenant}"
 	return []Route{
-		{"GET", v1 + "/openapi.json", a.openAPI},
-		{"GET", v1 + "/tenants", a.global(a.listTenants)},
-		{"POST", v1 + "/tenants", a.global(a.createTenant)},
-		{"GET", t, a.inTenant(a.getTenant)},
-		{"PATCH", t, a.global(a.patchTenant)},
-		{"DELETE", t, a.global(a.deleteTenant)},
+		route("GET", v1+"/openapi.json", public, "", a.openAPI),
+		route("GET", v1+"/tenants", installation, authz.ReadDirectory, a.listTenants),
+		route("POST", v1+"/tenants", installation, authz.ManageTenants, a.createTenant),
+		inTenant("GET", t, authz.ReadDirectory, a.getTenant),
+		inTenant("PATCH", t, authz.ManageTenants, a.patchTenant),
+		inTenant("DELETE", t, authz.ManageTenants, a.deleteTenant),
 
-		{"GET", t + "/organizations", a.inTenant(a.listOrganizations)},
-		{"POST", t + "/organizations", a.inTenant(a.createOrganization)},
-		{"GET", t + "/organizations/{id}", a.inTenant(a.getOrganization)},
-		{"PATCH", t + "/organizations/{id}", a.inTenant(a.patchOrganization)},
-		{"DELETE", t + "/organizations/{id}", a.inTenant(a.deleteOrganization)},
+		inTenant("GET", t+"/organizations", authz.ReadDirectory, a.listOrganizations),
+		inTenant("POST", t+"/organizations", authz.ManageDirectory, a.createOrganization),
+		inTenant("GET", t+"/organizations/{id}", authz.ReadDirectory, a.getOrganization),
+		inTenant("PATCH", t+"/organizations/{id}", authz.ManageDirectory, a.patchOrganization),
+		inTenant("DELETE", t+"/organizations/{id}", authz.ManageDirectory, a.deleteOrganization),
 
-		{"GET", t + "/users", a.inTenant(a.listUsers)},
-		{"POST", t + "/users", a.inTenant(a.createUser)},
-		{"POST", t + "/users/import", a.inTenant(a.importUsers)},
-		{"GET", t + "/users/{id}", a.inTenant(a.getUser)},
-		{"PATCH", t + "/users/{id}", a.inTenant(a.patchUser)},
-		{"DELETE", t + "/users/{id}", a.inTenant(a.deleteUser)},
-		{"GET", t + "/users/{id}/groups", a.inTenant(a.listUserGroups)},
+		inTenant("GET", t+"/users", authz.ReadDirectory, a.listUsers),
+		inTenant("POST", t+"/users", authz.ManageDirectory, a.createUser),
+		inTenant("POST", t+"/users/import", authz.ManageDirectory, a.importUsers),
+		inTenant("GET", t+"/users/{id}", authz.ReadDirectory, a.getUser),
+		inTenant("PATCH", t+"/users/{id}", authz.ManageDirectory, a.patchUser),
+		inTenant("DELETE", t+"/users/{id}", authz.ManageDirectory, a.deleteUser),
+		inTenant("GET", t+"/users/{id}/groups", authz.ReadDirectory, a.listUserGroups),
 
-		{"GET", t + "/groups", a.inTenant(a.listGroups)},
-		{"POST", t + "/groups", a.inTenant(a.createGroup)},
-		{"GET", t + "/groups/{id}", a.inTenant(a.getGroup)},
-		{"PATCH", t + "/groups/{id}", a.inTenant(a.patchGroup)},
-		{"DELETE", t + "/groups/{id}", a.inTenant(a.deleteGroup)},
-		{"GET", t + "/groups/{id}/members", a.inTenant(a.listMembers)},
-		{"POST", t + "/groups/{id}/members", a.inTenant(a.addMember)},
-		{"DELETE", t + "/groups/{id}/members/{userId}", a.inTenant(a.removeMember)},
+		inTenant("GET", t+"/groups", authz.ReadDirectory, a.listGroups),
+		inTenant("POST", t+"/groups", authz.ManageDirectory, a.createGroup),
+		inTenant("GET", t+"/groups/{id}", authz.ReadDirectory, a.getGroup),
+		inTenant("PATCH", t+"/groups/{id}", authz.ManageDirectory, a.patchGroup),
+		inTenant("DELETE", t+"/groups/{id}", authz.ManageDirectory, a.deleteGroup),
+		inTenant("GET", t+"/groups/{id}/members", authz.ReadDirectory, a.listMembers),
+		inTenant("POST", t+"/groups/{id}/members", authz.ManageDirectory, a.addMember),
+		inTenant("DELETE", t+"/groups/{id}/members/{userId}", authz.ManageDirectory, a.removeMember),
 
-		{"PUT", t + "/users/{id}/password", a.inTenant(a.setPassword)},
-		{"DELETE", t + "/users/{id}/totp", a.inTenant(a.resetTOTP)},
-		{"DELETE", t + "/users/{id}/sessions", a.inTenant(a.revokeSessions)},
+		inTenant("PUT", t+"/users/{id}/password", authz.ManageCredentials, a.setPassword),
+		inTenant("DELETE", t+"/users/{id}/totp", authz.ManageCredentials, a.resetTOTP),
+		inTenant("DELETE", t+"/users/{id}/sessions", authz.ManageCredentials, a.revokeSessions),
 
-		{"GET", v1 + "/library", a.library},
-		{"GET", t + "/applications", a.inTenant(a.listApplications)},
-		{"POST", t + "/applications", a.inTenant(a.createApplication)},
-		{"GET", t + "/applications/{id}", a.inTenant(a.getApplication)},
-		{"PATCH", t + "/applications/{id}", a.inTenant(a.patchApplication)},
-		{"DELETE", t + "/applications/{id}", a.inTenant(a.deleteApplication)},
-		{"GET", t + "/applications/{id}/certificates", a.inTenant(a.listCertificates)},
-		{"GET", t + "/applications/{id}/certificates/{certId}/download", a.inTenant(a.downloadCertificate)},
-		{"POST", t + "/applications/{id}/certificates/next", a.inTenant(a.createNextCertificate)},
-		{"POST", t + "/applications/{id}/certificates/promote", a.inTenant(a.promoteCertificate)},
-		{"POST", t + "/applications/{id}/federation/verify", a.inTenant(a.verifyFederation)},
-		{"POST", t + "/applications/{id}/federation/federate", a.inTenant(a.federate)},
-		{"POST", t + "/applications/{id}/federation/disconnect", a.inTenant(a.disconnectFederation)},
-		{"GET", t + "/applications/{id}/federation/manual", a.inTenant(a.manualFederation)},
-		{"POST", t + "/applications/{id}/federation/rollover", a.inTenant(a.rollover)},
+		route("GET", v1+"/library", own, "", a.library),
+		inTenant("GET", t+"/applications", authz.ReadApplications, a.listApplications),
+		inTenant("POST", t+"/applications", authz.ManageApplications, a.createApplication),
+		inTenant("GET", t+"/applications/{id}", authz.ReadApplications, a.getApplication),
+		inTenant("PATCH", t+"/applications/{id}", authz.ManageApplications, a.patchApplication),
+		inTenant("DELETE", t+"/applications/{id}", authz.ManageApplications, a.deleteApplication),
+		inTenant("GET", t+"/applications/{id}/certificates", authz.ReadApplications, a.listCertificates),
+		inTenant("GET", t+"/applications/{id}/certificates/{certId}/download", authz.ReadApplications, a.downloadCertificate),
+		inTenant("POST", t+"/applications/{id}/certificates/next", authz.ManageApplications, a.createNextCertificate),
+		inTenant("POST", t+"/applications/{id}/certificates/promote", authz.ManageApplications, a.promoteCertificate),
+		inTenant("POST", t+"/applications/{id}/federation/verify", authz.ReadApplications, a.verifyFederation),
+		inTenant("POST", t+"/applications/{id}/federation/federate", authz.ManageFederation, a.federate),
+		inTenant("POST", t+"/applications/{id}/federation/disconnect", authz.ManageFederation, a.disconnectFederation),
+		inTenant("GET", t+"/applications/{id}/federation/manual", authz.ReadApplications, a.manualFederation),
+		inTenant("POST", t+"/applications/{id}/federation/rollover", authz.ManageFederation, a.rollover),
 
-		{"GET", t + "/policies", a.inTenant(a.listPolicies)},
-		{"POST", t + "/policies", a.inTenant(a.createPolicy)},
-		{"GET", t + "/policies/{id}", a.inTenant(a.getPolicy)},
-		{"PATCH", t + "/policies/{id}", a.inTenant(a.patchPolicy)},
-		{"DELETE", t + "/policies/{id}", a.inTenant(a.deletePolicy)},
+		inTenant("GET", t+"/policies", authz.ReadApplications, a.listPolicies),
+		inTenant("POST", t+"/policies", authz.ManageApplications, a.createPolicy),
+		inTenant("GET", t+"/policies/{id}", authz.ReadApplications, a.getPolicy),
+		inTenant("PATCH", t+"/policies/{id}", authz.ManageApplications, a.patchPolicy),
+		inTenant("DELETE", t+"/policies/{id}", authz.ManageApplications, a.deletePolicy),
+
+		route("GET", v1+"/tokens", installation, authz.ReadTokens, a.listGlobalTokens),
+		route("POST", v1+"/tokens", installation, authz.ManageTokens, a.createGlobalToken),
+		route("DELETE", v1+"/tokens/{id}", installation, authz.ManageTokens, a.deleteGlobalToken),
+		inTenant("GET", t+"/tokens", authz.ReadTokens, a.listTokens),
+		inTenant("POST", t+"/tokens", authz.ManageTokens, a.createToken),
+		inTenant("DELETE", t+"/tokens/{id}", authz.ManageTokens, a.deleteToken),
+
+		route("GET", v1+"/audit", own, authz.ReadAudit, a.listAudit),
+		route("GET", v1+"/audit/export", own, authz.ReadAudit, a.exportAudit),
 	}
 }
 
@@ -129,11 +179,56 @@ func (a *API) Routes() []Route {
 // unknown /api/ paths with a problem document instead of plain text.
 func (a *API) Register(mux *http.ServeMux) {
 	for _, rt := range a.Routes() {
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.handler)
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, a.guard(rt))
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, a.log, newProblem(http.StatusNotFound, "no-route", "Not found", "no API operation at "+r.Method+" "+r.URL.Path))
 	})
+}
+
+// guard authenticates a route's caller, puts its principal in the request
+// context, resolves {tenant} within the principal's scope, and checks the
+// route's permission before the handler runs.
+func (a *API) guard(rt Route) http.HandlerFunc {
+	if rt.scope == public {
+		return rt.handler
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := a.caller(w, r)
+		if !ok {
+			return
+		}
+		r = r.WithContext(authz.With(r.Context(), p))
+		var t directory.Tenant
+		where := ""
+		switch rt.scope {
+		case own:
+			where = p.TenantID
+		case tenant:
+			var err error
+			if t, err = a.svc.TenantBySlug(r.Context(), r.PathValue("tenant")); err != nil {
+				if errors.Is(err, storage.ErrNotFound) || errors.Is(err, authz.ErrOutOfScope) {
+					// A tenant the caller may not see is reported as absent:
+					// its existence is nobody else's business.
+					err = newProblem(http.StatusNotFound, "not-found", "Not found", "no tenant "+strconv.Quote(r.PathValue("tenant")))
+				}
+				writeProblem(w, r, a.log, err)
+				return
+			}
+			where = t.ID
+		}
+		if rt.Permission != "" && !a.skipEdge {
+			if _, err := authz.Require(r.Context(), where, rt.Permission); err != nil {
+				writeProblem(w, r, a.log, err)
+				return
+			}
+		}
+		if rt.scope == tenant {
+			rt.inTenant(w, r, t)
+			return
+		}
+		rt.handler(w, r)
+	}
 }
 
 func (a *API) openAPI(w http.ResponseWriter, r *http.Request) {
@@ -141,67 +236,38 @@ func (a *API) openAPI(w http.ResponseWriter, r *http.Request) {
 	w.Write(openAPIDoc)
 }
 
-// caller returns the token of an authenticated request, or writes 401.
-func (a *API) caller(w http.ResponseWriter, r *http.Request) (apitoken.Token, bool) {
+// caller returns the principal of an authenticated request, or writes 401.
+func (a *API) caller(w http.ResponseWriter, r *http.Request) (authz.Principal, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, secret, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portico"`)
 		writeProblem(w, r, a.log, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
 			"send an API token as \"Authorization: Bearer ptc_...\" (create one with \"portico token create\")"))
-		return apitoken.Token{}, false
+		return authz.Principal{}, false
 	}
 	tok, err := a.svc.Authenticate(r.Context(), strings.TrimSpace(secret))
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			writeProblem(w, r, a.log, err)
-			return tok, false
+			return authz.Principal{}, false
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portico", error="invalid_token"`)
 		writeProblem(w, r, a.log, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", "the API token is not valid"))
-		return tok, false
+		return authz.Principal{}, false
 	}
-	return tok, true
+	p := tok.Principal()
+	p.Address, p.UserAgent, p.RequestID = clientAddr(r), r.UserAgent(), requestid.From(r.Context())
+	return p, true
 }
 
-// global wraps operations reserved to global tokens.
-func (a *API) global(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := a.caller(w, r)
-		if !ok {
-			return
-		}
-		if !tok.Global() {
-			writeProblem(w, r, a.log, newProblem(http.StatusForbidden, "forbidden", "Forbidden", "this operation needs a global API token"))
-			return
-		}
-		h(w, r)
+// clientAddr is the peer's IP (behind a reverse proxy, the proxy's).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
-}
-
-// inTenant resolves {tenant} (a slug) for a caller allowed to see it. A
-// tenant the token may not see is reported as absent: its existence is
-// nobody else's business.
-func (a *API) inTenant(h func(w http.ResponseWriter, r *http.Request, t directory.Tenant)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := a.caller(w, r)
-		if !ok {
-			return
-		}
-		t, err := a.store.GetTenantBySlug(r.Context(), directory.NormalizeSlug(r.PathValue("tenant")))
-		if err == nil && !tok.Global() && tok.TenantID != t.ID {
-			err = storage.ErrNotFound
-		}
-		if errors.Is(err, storage.ErrNotFound) {
-			writeProblem(w, r, a.log, newProblem(http.StatusNotFound, "not-found", "Not found", "no tenant "+strconv.Quote(r.PathValue("tenant"))))
-			return
-		}
-		if err != nil {
-			writeProblem(w, r, a.log, err)
-			return
-		}
-		h(w, r, t)
-	}
+	return host
 }
 
 // writeJSON writes v with status; objects with a version get an ETag.

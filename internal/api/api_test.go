@@ -16,6 +16,7 @@ import (
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signin"
@@ -50,7 +51,7 @@ func newEnv(t testing.TB) *env {
 	New(svc, sign, slog.New(slog.DiscardHandler)).Register(mux)
 	e := &env{t: t, srv: httptest.NewServer(mux), svc: svc, signin: sign}
 	t.Cleanup(e.srv.Close)
-	ctx := context.Background()
+	ctx := authz.With(context.Background(), authz.System("test"))
 	ta, oa, err := svc.CreateTenant(ctx, "alpha", "Alpha", "@alpha.example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -60,9 +61,9 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.global, _, _ = svc.CreateAPIToken(ctx, "", "g")
-	e.tokA, _, _ = svc.CreateAPIToken(ctx, ta.ID, "a")
-	e.tokB, _, _ = svc.CreateAPIToken(ctx, tb.ID, "b")
+	e.global, _, _ = svc.CreateAPIToken(ctx, "", "g", authz.Global)
+	e.tokA, _, _ = svc.CreateAPIToken(ctx, ta.ID, "a", authz.TenantAdmin)
+	e.tokB, _, _ = svc.CreateAPIToken(ctx, tb.ID, "b", authz.TenantAdmin)
 	return e
 }
 
@@ -186,7 +187,10 @@ func TestTenantsAPI(t *testing.T) {
 	if r.header.Get("ETag") != `"2"` {
 		t.Fatalf("ETag %q", r.header.Get("ETag"))
 	}
-	want(t, e.do("PATCH", "/api/v1/tenants/gamma", e.tokA, map[string]string{"name": "x"}), 403)
+	// A tenant token acting on another tenant is told it does not exist;
+	// on its own tenant, that renaming needs the global role.
+	want(t, e.do("PATCH", "/api/v1/tenants/gamma", e.tokA, map[string]string{"name": "x"}), 404)
+	want(t, e.do("PATCH", "/api/v1/tenants/alpha", e.tokA, map[string]string{"name": "x"}), 403)
 	want(t, e.do("DELETE", "/api/v1/tenants/gamma", e.global, nil, "If-Match", `"1"`), 412)
 	want(t, e.do("DELETE", "/api/v1/tenants/gamma", e.global, nil, "If-Match", `"2"`), 204)
 	want(t, e.do("GET", "/api/v1/tenants/gamma", e.global, nil), 404)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/x509"
 	"net/http"
 	"time"
 
@@ -35,14 +34,11 @@ func showApp(a apps.Application) appJSON {
 }
 
 func (a *API) library(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.caller(w, r); !ok {
-		return
-	}
 	writeList(w, apps.Library, "")
 }
 
 func (a *API) listApplications(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	items, err := a.store.ListApplications(r.Context(), t.ID)
+	items, err := a.svc.ListApplications(r.Context(), t.ID)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -77,7 +73,7 @@ func (a *API) createApplication(w http.ResponseWriter, r *http.Request, t direct
 }
 
 func (a *API) getApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	app, err := a.store.GetApplication(r.Context(), t.ID, r.PathValue("id"))
+	app, err := a.svc.GetApplication(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -118,11 +114,10 @@ func (a *API) patchApplication(w http.ResponseWriter, r *http.Request, t directo
 }
 
 func (a *API) deleteApplication(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
 	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
-		app, err := a.store.GetApplication(ctx, t.ID, id)
-		return app.Version, err
-	}, func(ctx context.Context) error { return a.store.DeleteApplication(ctx, t.ID, id) })
+		x, err := a.svc.GetApplication(ctx, t.ID, r.PathValue("id"))
+		return x.Version, err
+	}, func(ctx context.Context, v int64) error { return a.svc.DeleteApplication(ctx, t.ID, r.PathValue("id"), v) })
 }
 
 // certificateJSON describes a signing certificate the way the Azure portal
@@ -145,23 +140,15 @@ func describeCert(id string, role apps.SigningKeyRole, c *signing.Certificate) c
 
 // certificates lists an application's certificates (public parts only).
 func (a *API) certificates(ctx context.Context, t directory.Tenant, appID string) ([]certificateJSON, map[string]*signing.Certificate, error) {
-	if _, err := a.store.GetApplication(ctx, t.ID, appID); err != nil {
-		return nil, nil, err
-	}
-	keys, err := a.store.ListSigningKeys(ctx, t.ID, appID)
+	certs, err := a.svc.Certificates(ctx, t.ID, appID)
 	if err != nil {
 		return nil, nil, err
 	}
 	var out []certificateJSON
 	byID := map[string]*signing.Certificate{}
-	for _, k := range keys {
-		x, err := x509.ParseCertificate(k.CertDER)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := &signing.Certificate{Cert: x} // public part only
-		out = append(out, describeCert(k.ID, k.Role, c))
-		byID[k.ID] = c
+	for _, c := range certs {
+		out = append(out, describeCert(c.ID, c.Role, c.Cert))
+		byID[c.ID] = c.Cert
 	}
 	return out, byID, nil
 }
@@ -249,7 +236,7 @@ func (pj policyJSON) apply(p *authn.Policy) {
 var policyReadOnly = []string{"id", "createdAt", "updatedAt"}
 
 func (a *API) listPolicies(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	ps, err := a.store.ListPolicies(r.Context(), t.ID)
+	ps, err := a.svc.ListPolicies(r.Context(), t.ID)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -282,7 +269,7 @@ func (a *API) createPolicy(w http.ResponseWriter, r *http.Request, t directory.T
 }
 
 func (a *API) getPolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	p, err := a.store.GetPolicy(r.Context(), t.ID, r.PathValue("id"))
+	p, err := a.svc.GetPolicy(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -317,11 +304,10 @@ func (a *API) patchPolicy(w http.ResponseWriter, r *http.Request, t directory.Te
 }
 
 func (a *API) deletePolicy(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
 	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
-		p, err := a.store.GetPolicy(ctx, t.ID, id)
-		return p.Version, err
-	}, func(ctx context.Context) error { return a.store.DeletePolicy(ctx, t.ID, id) })
+		x, err := a.svc.GetPolicy(ctx, t.ID, r.PathValue("id"))
+		return x.Version, err
+	}, func(ctx context.Context, v int64) error { return a.svc.DeletePolicy(ctx, t.ID, r.PathValue("id"), v) })
 }
 
 // setPassword sets a user's password (an administrator's reset, or the
@@ -345,12 +331,7 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, t directory.Te
 		writeProblem(w, r, a.log, errNoSignin)
 		return
 	}
-	id := r.PathValue("id")
-	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	if err := a.signin.SetPassword(r.Context(), t.ID, id, in.Password); err != nil {
+	if err := a.signin.SetPassword(r.Context(), t.ID, r.PathValue("id"), in.Password); err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
@@ -361,16 +342,11 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, t directory.Te
 // that needs a second factor enrols a new one. The user's browser sessions
 // end too.
 func (a *API) resetTOTP(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
-	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
 	if a.signin == nil {
 		writeProblem(w, r, a.log, errNoSignin)
 		return
 	}
-	if err := a.signin.ResetTOTP(r.Context(), t.ID, id); err != nil {
+	if err := a.signin.ResetTOTP(r.Context(), t.ID, r.PathValue("id")); err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
@@ -379,16 +355,11 @@ func (a *API) resetTOTP(w http.ResponseWriter, r *http.Request, t directory.Tena
 
 // revokeSessions signs a user out of every browser.
 func (a *API) revokeSessions(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
-	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
 	if a.signin == nil {
 		writeProblem(w, r, a.log, errNoSignin)
 		return
 	}
-	n, err := a.signin.RevokeUserSessions(r.Context(), t.ID, id)
+	n, err := a.signin.RevokeSessions(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return

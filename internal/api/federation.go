@@ -21,7 +21,7 @@ func (a *API) federationApp(w http.ResponseWriter, r *http.Request, t directory.
 		writeProblem(w, r, a.log, errNoFederation)
 		return apps.Application{}, "", false
 	}
-	app, err := a.store.GetApplication(r.Context(), t.ID, r.PathValue("id"))
+	app, err := a.svc.GetApplication(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return app, "", false
@@ -87,6 +87,10 @@ func (a *API) verifyFederation(w http.ResponseWriter, r *http.Request, t directo
 func (a *API) federationResult(w http.ResponseWriter, r *http.Request, res federation.Result, err error) {
 	if err == nil {
 		writeJSON(w, http.StatusOK, res)
+		return
+	}
+	if isRefusal(err) {
+		writeProblem(w, r, a.log, err)
 		return
 	}
 	status, kind := http.StatusConflict, "federation-refused"
@@ -157,12 +161,16 @@ func (a *API) rollover(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		writeProblem(w, r, a.log, errNoFederation)
 		return
 	}
-	app, err := a.store.GetApplication(r.Context(), t.ID, r.PathValue("id"))
+	app, err := a.svc.GetApplication(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
 	steps, err := a.fed.Rollover(r.Context(), t, app)
+	if isRefusal(err) {
+		writeProblem(w, r, a.log, err)
+		return
+	}
 	if err != nil {
 		status := http.StatusBadGateway
 		if errors.Is(err, federation.ErrManualMode) {

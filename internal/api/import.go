@@ -62,7 +62,12 @@ func (a *API) importUsers(w http.ResponseWriter, r *http.Request, t directory.Te
 		index = append(index, i)
 	}
 	resp := importResponse{Results: results}
-	for j, res := range a.svc.ImportUsers(r.Context(), t.ID, items) {
+	created, err := a.svc.ImportUsers(r.Context(), t.ID, items)
+	if err != nil {
+		writeProblem(w, r, a.log, err)
+		return
+	}
+	for j, res := range created {
 		i := index[j]
 		results[i].Username = res.User.Username
 		if res.Err != nil {

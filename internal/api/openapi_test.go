@@ -44,6 +44,16 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	served := map[string]bool{}
 	for _, r := range New(admin.New(nil), nil, slog.New(slog.DiscardHandler)).Routes() {
 		served[r.Method+" "+r.Pattern] = true
+		// The permission each operation documents is the one it checks.
+		if op, ok := doc.Paths[r.Pattern][strings.ToLower(r.Method)]; ok && r.scope != public {
+			var x struct {
+				Permission *string `json:"x-permission"`
+			}
+			json.Unmarshal(op, &x)
+			if x.Permission == nil || *x.Permission != string(r.Permission) {
+				t.Errorf("%s %s: documented x-permission %v; the route checks %q", r.Method, r.Pattern, x.Permission, r.Permission)
+			}
+		}
 	}
 	var missing, extra []string
 	for k := range served {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/portico-idp/portico/internal/admin"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/requestid"
 	"github.com/portico-idp/portico/internal/signing"
@@ -19,13 +20,17 @@ import (
 // Problem is an RFC 9457 problem detail. Errors names the fields at fault
 // so that a client can show each message next to its input.
 type Problem struct {
-	Type      string                 `json:"type"`
-	Title     string                 `json:"title"`
-	Status    int                    `json:"status"`
-	Detail    string                 `json:"detail,omitempty"`
-	Errors    []directory.FieldError `json:"errors,omitempty"`
-	Offset    *int64                 `json:"offset,omitempty"`
-	RequestID string                 `json:"requestId,omitempty"`
+	Type   string                 `json:"type"`
+	Title  string                 `json:"title"`
+	Status int                    `json:"status"`
+	Detail string                 `json:"detail,omitempty"`
+	Errors []directory.FieldError `json:"errors,omitempty"`
+	Offset *int64                 `json:"offset,omitempty"`
+	// RequiredRoles and Role explain a 403: the roles that may do what
+	// was asked, and the caller's.
+	RequiredRoles []authz.Role `json:"requiredRoles,omitempty"`
+	Role          authz.Role   `json:"role,omitempty"`
+	RequestID     string       `json:"requestId,omitempty"`
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
@@ -65,7 +70,17 @@ func toProblem(err error) *Problem {
 	if errors.As(err, &re) {
 		return fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid input", re.Field, "refers to nothing in this tenant")
 	}
+	var denied *authz.DeniedError
+	if errors.As(err, &denied) {
+		p := newProblem(http.StatusForbidden, "forbidden", "Forbidden", denied.Error())
+		p.RequiredRoles, p.Role = denied.Needed, denied.Role
+		return p
+	}
 	switch {
+	case errors.Is(err, authz.ErrOutOfScope):
+		return newProblem(http.StatusNotFound, "not-found", "Not found", "no such object in this tenant")
+	case errors.Is(err, authz.ErrGlobalNeedsAllTenants):
+		return fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid input", "role", authz.ErrGlobalNeedsAllTenants.Error())
 	case errors.Is(err, admin.ErrPreconditionFailed):
 		return newProblem(http.StatusPreconditionFailed, "precondition-failed", "Precondition failed",
 			"the object has changed since the version given in If-Match; read it again")
@@ -126,4 +141,14 @@ func decodeError(err error) *Problem {
 		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the body ends in the middle of a JSON value")
 	}
 	return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error())
+}
+
+func isOutOfScope(err error) bool { return errors.Is(err, authz.ErrOutOfScope) }
+
+// isRefusal reports whether err is a refusal of the caller (role, scope),
+// which is always answered as such (403, 404), whatever the operation
+// would otherwise say about its errors.
+func isRefusal(err error) bool {
+	var denied *authz.DeniedError
+	return errors.As(err, &denied) || errors.Is(err, authz.ErrOutOfScope) || errors.Is(err, authz.ErrNoPrincipal)
 }

@@ -85,14 +85,17 @@ func patchWith[T any](w http.ResponseWriter, r *http.Request, fieldsOf func(*T) 
 	return func(v *T) error { return applyFields(m, fieldsOf(v), false) }, nil
 }
 
-// deleteChecked deletes after checking If-Match against the current version.
-func (a *API) deleteChecked(w http.ResponseWriter, r *http.Request, version func(ctx context.Context) (int64, error), del func(ctx context.Context) error) {
+// deleteChecked deletes after checking If-Match: a listed tag must equal
+// the current version, which is then handed to the service so that its
+// compare-and-swap also refuses a change made in between.
+func (a *API) deleteChecked(w http.ResponseWriter, r *http.Request, version func(ctx context.Context) (int64, error), del func(ctx context.Context, ifMatch int64) error) {
 	ctx := r.Context()
 	pre, err := ifMatch(r)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
+	var want int64
 	if pre.given && !pre.any {
 		cur, err := version(ctx)
 		if err != nil {
@@ -104,8 +107,14 @@ func (a *API) deleteChecked(w http.ResponseWriter, r *http.Request, version func
 				"the object has changed since the version given in If-Match; read it again"))
 			return
 		}
+		want = cur
 	}
-	if err := del(ctx); err != nil {
+	a.deleted(w, r, del(ctx, want))
+}
+
+// deleted answers a delete: 204, or the problem.
+func (a *API) deleted(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
@@ -120,7 +129,7 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	items, next, err := a.store.ListTenants(r.Context(), p)
+	items, next, err := a.svc.ListTenants(r.Context(), p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -145,16 +154,16 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getTenant(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	writeObject(w, http.StatusOK, t, t.Version)
-}
-
-func (a *API) patchTenant(w http.ResponseWriter, r *http.Request) {
-	pre, err := ifMatch(r)
+	t, err := a.svc.GetTenant(r.Context(), t.ID)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	t, err := a.store.GetTenantBySlug(r.Context(), directory.NormalizeSlug(r.PathValue("tenant")))
+	writeObject(w, http.StatusOK, t, t.Version)
+}
+
+func (a *API) patchTenant(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	pre, err := ifMatch(r)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -172,14 +181,11 @@ func (a *API) patchTenant(w http.ResponseWriter, r *http.Request) {
 	writeObject(w, http.StatusOK, t, t.Version)
 }
 
-func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
-	t, err := a.store.GetTenantBySlug(r.Context(), directory.NormalizeSlug(r.PathValue("tenant")))
-	if err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	a.deleteChecked(w, r, func(context.Context) (int64, error) { return t.Version, nil },
-		func(ctx context.Context) error { return a.store.DeleteTenant(ctx, t.ID) })
+func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
+	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
+		x, err := a.svc.GetTenant(ctx, t.ID)
+		return x.Version, err
+	}, func(ctx context.Context, v int64) error { return a.svc.DeleteTenant(ctx, t.ID, v) })
 }
 
 // ---- organizations ----
@@ -190,7 +196,7 @@ func (a *API) listOrganizations(w http.ResponseWriter, r *http.Request, t direct
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	items, next, err := a.store.ListOrganizations(r.Context(), t.ID, storage.OrganizationFilter{NamePrefix: q["name"]}, p)
+	items, next, err := a.svc.ListOrganizations(r.Context(), t.ID, storage.OrganizationFilter{NamePrefix: q["name"]}, p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -214,7 +220,7 @@ func (a *API) createOrganization(w http.ResponseWriter, r *http.Request, t direc
 }
 
 func (a *API) getOrganization(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	o, err := a.store.GetOrganization(r.Context(), t.ID, r.PathValue("id"))
+	o, err := a.svc.GetOrganization(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -242,11 +248,12 @@ func (a *API) patchOrganization(w http.ResponseWriter, r *http.Request, t direct
 }
 
 func (a *API) deleteOrganization(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
 	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
-		o, err := a.store.GetOrganization(ctx, t.ID, id)
-		return o.Version, err
-	}, func(ctx context.Context) error { return a.store.DeleteOrganization(ctx, t.ID, id) })
+		x, err := a.svc.GetOrganization(ctx, t.ID, r.PathValue("id"))
+		return x.Version, err
+	}, func(ctx context.Context, v int64) error {
+		return a.svc.DeleteOrganization(ctx, t.ID, r.PathValue("id"), v)
+	})
 }
 
 // ---- users ----
@@ -267,7 +274,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, t directory.Tenant, f storage.UserFilter, p storage.Page) {
-	items, next, err := a.store.ListUsers(r.Context(), t.ID, f, p)
+	items, next, err := a.svc.ListUsers(r.Context(), t.ID, f, p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -291,7 +298,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, t directory.Ten
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	u, err := a.store.GetUser(r.Context(), t.ID, r.PathValue("id"))
+	u, err := a.svc.GetUser(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -319,11 +326,10 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
 	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
-		u, err := a.store.GetUser(ctx, t.ID, id)
-		return u.Version, err
-	}, func(ctx context.Context) error { return a.store.DeleteUser(ctx, t.ID, id) })
+		x, err := a.svc.GetUser(ctx, t.ID, r.PathValue("id"))
+		return x.Version, err
+	}, func(ctx context.Context, v int64) error { return a.svc.DeleteUser(ctx, t.ID, r.PathValue("id"), v) })
 }
 
 func (a *API) listUserGroups(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -332,12 +338,7 @@ func (a *API) listUserGroups(w http.ResponseWriter, r *http.Request, t directory
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	id := r.PathValue("id")
-	if _, err := a.store.GetUser(r.Context(), t.ID, id); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	items, next, err := a.store.ListGroups(r.Context(), t.ID, storage.GroupFilter{MemberID: id}, p)
+	items, next, err := a.svc.UserGroups(r.Context(), t.ID, r.PathValue("id"), p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -358,7 +359,7 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request, t directory.Ten
 		writeProblem(w, r, a.log, fieldProblem(http.StatusBadRequest, "bad-request", "Bad request", "type", "must be one of security, microsoft365, distribution, mailEnabledSecurity"))
 		return
 	}
-	items, next, err := a.store.ListGroups(r.Context(), t.ID, f, p)
+	items, next, err := a.svc.ListGroups(r.Context(), t.ID, f, p)
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -382,7 +383,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, t directory.Te
 }
 
 func (a *API) getGroup(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	g, err := a.store.GetGroup(r.Context(), t.ID, r.PathValue("id"))
+	g, err := a.svc.GetGroup(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
@@ -410,11 +411,10 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, t directory.Ten
 }
 
 func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	id := r.PathValue("id")
 	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
-		g, err := a.store.GetGroup(ctx, t.ID, id)
-		return g.Version, err
-	}, func(ctx context.Context) error { return a.store.DeleteGroup(ctx, t.ID, id) })
+		x, err := a.svc.GetGroup(ctx, t.ID, r.PathValue("id"))
+		return x.Version, err
+	}, func(ctx context.Context, v int64) error { return a.svc.DeleteGroup(ctx, t.ID, r.PathValue("id"), v) })
 }
 
 func (a *API) listMembers(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -423,12 +423,12 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request, t directory.Te
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	id := r.PathValue("id")
-	if _, err := a.store.GetGroup(r.Context(), t.ID, id); err != nil {
+	items, next, err := a.svc.GroupMembers(r.Context(), t.ID, r.PathValue("id"), p)
+	if err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
-	a.writeUsers(w, r, t, storage.UserFilter{GroupID: id}, p)
+	writeList(w, items, next)
 }
 
 func (a *API) addMember(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
@@ -442,11 +442,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request, t directory.Tena
 		return
 	}
 	groupID := r.PathValue("id")
-	if _, err := a.store.GetGroup(r.Context(), t.ID, groupID); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	if err := a.store.AddGroupMember(r.Context(), t.ID, groupID, userID); err != nil {
+	if err := a.svc.AddGroupMember(r.Context(), t.ID, groupID, userID); err != nil {
 		writeProblem(w, r, a.log, err)
 		return
 	}
@@ -455,9 +451,5 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request, t directory.Tena
 }
 
 func (a *API) removeMember(w http.ResponseWriter, r *http.Request, t directory.Tenant) {
-	if err := a.store.RemoveGroupMember(r.Context(), t.ID, r.PathValue("id"), r.PathValue("userId")); err != nil {
-		writeProblem(w, r, a.log, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.deleted(w, r, a.svc.RemoveGroupMember(r.Context(), t.ID, r.PathValue("id"), r.PathValue("userId")))
 }

@@ -14,6 +14,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/portico-idp/portico/internal/authz"
 )
 
 // Prefix marks Portico API tokens so that secret scanners and people can
@@ -25,14 +27,21 @@ type Token struct {
 	ID string
 	// TenantID scopes the token to one tenant; empty means global (all
 	// tenants, and the tenant API itself).
-	TenantID  string
-	Name      string
+	TenantID string
+	Name     string
+	// Role is what the token may do (authz.Global only for all tenants).
+	Role      authz.Role
 	Hash      []byte
 	CreatedAt time.Time
 }
 
 // Global reports whether the token may act on every tenant.
 func (t Token) Global() bool { return t.TenantID == "" }
+
+// Principal is the principal a request with this token acts as.
+func (t Token) Principal() authz.Principal {
+	return authz.Principal{Kind: authz.KindAPIToken, ID: t.ID, Name: t.Name, Role: t.Role, TenantID: t.TenantID}
+}
 
 // Generate returns a new secret (to show once) and its hash (to store).
 func Generate(random io.Reader) (secret string, hash []byte, err error) {

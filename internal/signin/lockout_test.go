@@ -2,7 +2,6 @@ package signin
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,7 +30,7 @@ func newLockoutFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) password(name, password, client string) error {
-	_, err := f.svc.CheckPassword(context.Background(), f.tenant.ID, name, password, client)
+	_, err := f.svc.CheckPassword(systemCtx(), f.tenant.ID, name, password, client)
 	return err
 }
 
@@ -80,7 +79,7 @@ func TestUsernameAndUPNShareOneBudget(t *testing.T) {
 
 func (f *fixture) addOrg(t *testing.T, name, suffix string) directory.Organization {
 	t.Helper()
-	o, err := f.admin.CreateOrganization(context.Background(), f.tenant.ID, directory.Organization{Name: name, PrincipalNameSuffix: suffix})
+	o, err := f.admin.CreateOrganization(systemCtx(), f.tenant.ID, directory.Organization{Name: name, PrincipalNameSuffix: suffix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +112,11 @@ func TestUnknownNamesThrottledLikeKnownOnes(t *testing.T) {
 			matrix := func(forms []string, user bool) string {
 				f := newLockoutFixture(t)
 				if user {
-					u, err := f.admin.CreateUser(context.Background(), f.tenant.ID, directory.User{Username: tt.username})
+					u, err := f.admin.CreateUser(systemCtx(), f.tenant.ID, directory.User{Username: tt.username})
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := f.svc.SetPassword(context.Background(), f.tenant.ID, u.ID, "correct horse"); err != nil {
+					if err := f.svc.SetPassword(systemCtx(), f.tenant.ID, u.ID, "correct horse"); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -247,7 +246,7 @@ func TestSuccessResets(t *testing.T) {
 		// A user with an authenticator whose password-only client (WS-Trust)
 		// never completes a sign-in there, so the address stays unfamiliar.
 		f := newLockoutFixture(t)
-		if _, err := f.svc.EnrolTOTP(context.Background(), f.user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"); err != nil {
+		if _, err := f.svc.EnrolTOTP(systemCtx(), f.user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 10 {
@@ -255,7 +254,7 @@ func TestSuccessResets(t *testing.T) {
 				t.Fatalf("success %d: %s", i+1, got)
 			}
 		}
-		if _, err := f.st.FamiliarAddress(context.Background(), f.tenant.ID, f.user.ID, attacker+"/32", f.clock.now()); err == nil {
+		if _, err := f.st.FamiliarAddress(systemCtx(), f.tenant.ID, f.user.ID, attacker+"/32", f.clock.now()); err == nil {
 			t.Fatal("a password alone made the address familiar for a user with an authenticator")
 		}
 	})
@@ -266,7 +265,7 @@ func TestSuccessResets(t *testing.T) {
 // split by familiar and unfamiliar address like passwords.
 func TestCodeFailuresCount(t *testing.T) {
 	f := newLockoutFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	secret := "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	if _, err := f.svc.EnrolTOTP(ctx, f.user, secret); err != nil {
 		t.Fatal(err)

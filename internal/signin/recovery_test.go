@@ -2,7 +2,6 @@ package signin
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
@@ -29,7 +28,7 @@ func legacyHash(userID, code string) string {
 // database lets one check a guess against without the master key.
 func TestRecoveryCodesStrongAndKeyed(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	codes, err := f.svc.EnrolTOTP(ctx, f.user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +82,7 @@ func TestRecoveryCodesStrongAndKeyed(t *testing.T) {
 // user's codes.
 func TestRecoveryHashesBoundToUser(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	codes, err := f.svc.EnrolTOTP(ctx, f.user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +112,7 @@ func TestRecoveryHashesBoundToUser(t *testing.T) {
 // a keyed one, and the codes still work once after that.
 func TestLegacyRecoveryCodes(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	secret := "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	if _, err := f.svc.EnrolTOTP(ctx, f.user, secret); err != nil {
 		t.Fatal(err)
@@ -166,7 +165,7 @@ func TestLegacyRecoveryCodes(t *testing.T) {
 // too.
 func TestLegacyHashesProtectedByTOTPSignIn(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	secret := "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	if _, err := f.svc.EnrolTOTP(ctx, f.user, secret); err != nil {
 		t.Fatal(err)
@@ -194,7 +193,7 @@ func TestLegacyHashesProtectedByTOTPSignIn(t *testing.T) {
 // compare-and-swap; of simultaneous uses exactly one succeeds.
 func TestConcurrentUseOfOneRecoveryCode(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	codes, err := f.svc.EnrolTOTP(ctx, f.user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
 	if err != nil {
 		t.Fatal(err)

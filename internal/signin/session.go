@@ -237,10 +237,10 @@ func (s *Service) EndSession(ctx context.Context, token string) error {
 	return nil
 }
 
-// RevokeUserSessions ends every session of a user (an administrator's
-// sign-out everywhere; password and authenticator resets; suspension) and
-// returns how many were still open.
-func (s *Service) RevokeUserSessions(ctx context.Context, tenantID, userID string) (int64, error) {
+// endSessions ends every session of a user (password and authenticator
+// resets) and returns how many were still open. It checks no role: its
+// callers have; an administrator's "sign out everywhere" is RevokeSessions.
+func (s *Service) endSessions(ctx context.Context, tenantID, userID string) (int64, error) {
 	n, err := s.store.RevokeUserSessions(ctx, tenantID, userID, s.stamp())
 	if err != nil {
 		return 0, err

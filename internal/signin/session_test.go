@@ -2,7 +2,6 @@ package signin
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -23,13 +22,13 @@ func shortPolicy(f *fixture) authn.Policy {
 // session without looking at the error (the defect of issue 9, item 1:
 // login.Start did) gets nothing to sign anyone in with.
 func TestEndedSessionYieldsNothing(t *testing.T) {
-	ctx := context.Background()
+	ctx := systemCtx()
 	for _, c := range []struct {
 		name string
 		end  func(f *fixture, token string)
 	}{
 		{"signed out", func(f *fixture, token string) { f.svc.EndSession(ctx, token) }},
-		{"revoked by an administrator", func(f *fixture, _ string) { f.svc.RevokeUserSessions(ctx, f.tenant.ID, f.user.ID) }},
+		{"revoked by an administrator", func(f *fixture, _ string) { f.svc.RevokeSessions(systemCtx(), f.tenant.ID, f.user.ID) }},
 		{"idle", func(f *fixture, _ string) { f.clock.add(10 * time.Minute) }},
 		{"past its absolute end, not purged", func(f *fixture, token string) {
 			x, _ := f.st.GetSessionByToken(ctx, authn.HashToken(token))
@@ -80,7 +79,7 @@ func TestEndedSessionYieldsNothing(t *testing.T) {
 // TestEstablishRotates: every completed sign-in gets a new token and ends
 // the browser's previous one (issue 9, item 2).
 func TestEstablishRotates(t *testing.T) {
-	ctx := context.Background()
+	ctx := systemCtx()
 	f := newFixture(t)
 	pol := shortPolicy(f)
 	t0 := f.clock.now()
@@ -163,7 +162,7 @@ func TestEstablishRotates(t *testing.T) {
 // of the user, and only theirs; a rehash of the same password on sign-in
 // is no change and ends none (issue 9, item 3).
 func TestPasswordChangeEndsSessions(t *testing.T) {
-	ctx := context.Background()
+	ctx := systemCtx()
 	f := newFixture(t)
 	pol := shortPolicy(f)
 	other, err := f.admin.CreateUser(ctx, f.tenant.ID, directory.User{Username: "jane"})
@@ -214,7 +213,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 // addresses: a place where the old credentials worked (perhaps a thief's)
 // no longer gets the familiar lockout budget.
 func TestResetsForgetFamiliarAddresses(t *testing.T) {
-	ctx := context.Background()
+	ctx := systemCtx()
 	for _, reset := range []struct {
 		name string
 		do   func(f *fixture) error

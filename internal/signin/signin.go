@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/audit"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/storage"
@@ -138,7 +140,10 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 	if !found || err != nil || cred.PasswordHash == "" {
 		s.hasher.VerifyNothing(password)
 		s.failed(ctx, a)
-		return directory.User{}, ErrInvalidCredentials
+		if !found {
+			return directory.User{}, errUnknownUser
+		}
+		return directory.User{}, errNoPassword
 	}
 	ok, rehash, err := s.hasher.Verify(password, cred.PasswordHash)
 	if err != nil {
@@ -147,7 +152,7 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 	}
 	if !ok {
 		s.failed(ctx, a)
-		return directory.User{}, ErrInvalidCredentials
+		return directory.User{}, errWrongPassword
 	}
 	// For a user without an authenticator the password is the whole
 	// sign-in, and the address becomes familiar; otherwise the code does
@@ -156,8 +161,9 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 		return u, err
 	}
 	if rehash {
-		// The same password under stronger parameters: not a change, so
-		// no session ends and the change time stays.
+		// The same password under stronger parameters: not a change anyone
+		// made, so no role is needed, nothing is audited, no session ends and
+		// the change time stays.
 		h, err := s.hasher.Hash(password)
 		if err == nil {
 			err = s.storeHash(ctx, tenantID, u.ID, h, false)
@@ -173,37 +179,52 @@ func (s *Service) CheckPassword(ctx context.Context, tenantID, name, password, c
 }
 
 // SetPassword stores a new password for a user (an administrator's set or
-// reset, from the API or the CLI) and ends all of the user's browser
-// sessions: whoever knew the old password, or holds a browser signed in
-// with it, must sign in again with the new one. A password proven in a
-// login flow before the change no longer starts a session either (see
-// Establish).
+// reset, from the API or the CLI; it needs the credentials.manage
+// permission and is audited) and ends all of the user's browser sessions:
+// whoever knew the old password, or holds a browser signed in with it,
+// must sign in again with the new one. A password proven in a login flow
+// before the change no longer starts a session either (see Establish).
 func (s *Service) SetPassword(ctx context.Context, tenantID, userID, password string) error {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageCredentials); err != nil {
+		return err
+	}
+	h, err := s.hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.store.Atomically(ctx, func(ctx context.Context) error {
+		if err := s.storeHash(ctx, tenantID, userID, h, true); err != nil {
+			return err
+		}
+		if err := s.endEarnedTrust(ctx, tenantID, userID); err != nil {
+			return err
+		}
+		return s.recordCredentials(ctx, tenantID, userID, "user.password.set", audit.Set("password", nil, audit.Redacted))
+	})
+}
+
+// hashPassword checks a new password and hashes it.
+func (s *Service) hashPassword(password string) (string, error) {
 	if len(password) < 8 {
-		return directory.Invalid("password", "must be at least 8 characters")
+		return "", directory.Invalid("password", "must be at least 8 characters")
 	}
 	h, err := s.hasher.Hash(password)
 	if err != nil {
-		return directory.Invalid("password", err.Error())
+		return "", directory.Invalid("password", err.Error())
 	}
-	if err := s.storeHash(ctx, tenantID, userID, h, true); err != nil {
-		return err
-	}
-	if err := s.endEarnedTrust(ctx, tenantID, userID); err != nil {
-		return fmt.Errorf("password of %s set, but %w", userID, err)
-	}
-	return nil
+	return h, nil
 }
 
 // endEarnedTrust ends what sign-ins with a user's old credentials earned:
 // the sessions, and the familiar addresses of smart lockout (a place where
-// a thief signed in must not keep the larger budget after a reset).
+// a thief signed in must not keep the larger budget after a reset). Called
+// inside the transaction of the reset, so the two happen together.
 func (s *Service) endEarnedTrust(ctx context.Context, tenantID, userID string) error {
-	if _, err := s.RevokeUserSessions(ctx, tenantID, userID); err != nil {
-		return fmt.Errorf("its sessions were not ended (revoke them again): %w", err)
+	if _, err := s.endSessions(ctx, tenantID, userID); err != nil {
+		return fmt.Errorf("end the sessions of %s: %w", userID, err)
 	}
 	if err := s.store.ForgetAddresses(ctx, tenantID, userID); err != nil {
-		return fmt.Errorf("its familiar addresses were not forgotten: %w", err)
+		return fmt.Errorf("forget the familiar addresses of %s: %w", userID, err)
 	}
 	return nil
 }
@@ -288,13 +309,25 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, flowID string, u directo
 	if err != nil {
 		return nil, err
 	}
+	s.recordSelfEnrolment(ctx, u, client)
 	return codes, s.succeeded(ctx, a, true)
 }
 
 // EnrolTOTP stores a TOTP secret directly (administrator or demo seeding)
 // and returns recovery codes.
 func (s *Service) EnrolTOTP(ctx context.Context, u directory.User, secret string) ([]string, error) {
-	return s.storeTOTP(ctx, u, secret, 0)
+	if _, err := authz.Require(ctx, u.TenantID, authz.ManageCredentials); err != nil {
+		return nil, err
+	}
+	var codes []string
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		var err error
+		if codes, err = s.storeTOTP(ctx, u, secret, 0); err != nil {
+			return err
+		}
+		return s.recordCredentials(ctx, u.TenantID, u.ID, "user.totp.enrol", audit.Set("totpSecret", nil, audit.Redacted))
+	})
+	return codes, err
 }
 
 func (s *Service) storeTOTP(ctx context.Context, u directory.User, secret string, step int64) ([]string, error) {
@@ -322,17 +355,28 @@ func (s *Service) storeTOTP(ctx context.Context, u directory.User, secret string
 // the authenticator now written off, and a lost phone often goes with a
 // lost laptop whose browser is still signed in.
 func (s *Service) ResetTOTP(ctx context.Context, tenantID, userID string) error {
-	_, err := s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
-		c.TOTPSecret, c.TOTPEnrolledAt, c.TOTPLastStep, c.RecoveryHashes, c.UpdatedAt = nil, time.Time{}, 0, nil, s.stamp()
-		return c, nil
+	if _, err := authz.Require(ctx, tenantID, authz.ManageCredentials); err != nil {
+		return err
+	}
+	return s.store.Atomically(ctx, func(ctx context.Context) error {
+		var had bool
+		_, err := s.store.UpdateCredentials(ctx, tenantID, userID, func(c authn.Credentials) (authn.Credentials, error) {
+			had = c.HasTOTP()
+			c.TOTPSecret, c.TOTPEnrolledAt, c.TOTPLastStep, c.RecoveryHashes, c.UpdatedAt = nil, time.Time{}, 0, nil, s.stamp()
+			return c, nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.endEarnedTrust(ctx, tenantID, userID); err != nil {
+			return err
+		}
+		var before any
+		if had {
+			before = audit.Redacted
+		}
+		return s.recordCredentials(ctx, tenantID, userID, "user.totp.reset", audit.Set("totpSecret", before, nil))
 	})
-	if err != nil {
-		return fmt.Errorf("reset authenticator of %s: %w", userID, err)
-	}
-	if err := s.endEarnedTrust(ctx, tenantID, userID); err != nil {
-		return fmt.Errorf("authenticator of %s removed, but %w", userID, err)
-	}
-	return nil
 }
 
 // HasTOTP reports whether a user has an authenticator.

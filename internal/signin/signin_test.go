@@ -13,11 +13,16 @@ import (
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/storage/sqlite"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
 )
+
+// systemCtx is the context of the tests' administrative calls (the
+// principal the demo and jobs use).
+func systemCtx() context.Context { return authz.With(context.Background(), authz.System("test")) }
 
 // cheap argon2 parameters keep tests fast; the production ones are
 // checked in authn.
@@ -58,7 +63,7 @@ func testKeyring(t testing.TB) *secrets.Keyring {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
+	ctx := systemCtx()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +89,7 @@ func newFixture(t *testing.T) *fixture {
 
 func TestCheckPassword(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	for _, name := range []string{"john.smith", "John.Smith", "john.smith@contoso.com"} {
 		u, err := f.svc.CheckPassword(ctx, f.tenant.ID, name, "correct horse", "10.0.0.1")
 		if err != nil || u.ID != f.user.ID {
@@ -114,7 +119,7 @@ func TestCheckPassword(t *testing.T) {
 
 func TestLockoutIsPerNameAndExpires(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	for _, name := range []string{"john.smith", "ghost"} {
 		for range 3 {
 			f.svc.CheckPassword(ctx, f.tenant.ID, name, "wrong", "10.0.0.1")
@@ -141,7 +146,7 @@ func TestLockoutIsPerNameAndExpires(t *testing.T) {
 
 func TestRehashOnParameterChange(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	before, _ := f.st.GetCredentials(ctx, f.tenant.ID, f.user.ID)
 	f.svc.hasher = authn.NewHasher(authn.Argon2Params{MemoryKiB: 128, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})
 	if _, err := f.svc.CheckPassword(ctx, f.tenant.ID, "john.smith", "correct horse", "x"); err != nil {
@@ -159,7 +164,7 @@ func TestRehashOnParameterChange(t *testing.T) {
 func TestTOTPEnrolmentAndReplay(t *testing.T) {
 	f := newFixture(t)
 	f.svc.limits.Unfamiliar, f.svc.limits.Familiar = 20, 20 // this test makes many failed attempts on purpose
-	ctx := context.Background()
+	ctx := systemCtx()
 	e, sealed, err := f.svc.BeginEnrolment(ctx, "flow1", f.user)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +226,7 @@ func TestTOTPEnrolmentAndReplay(t *testing.T) {
 
 func TestConcurrentUseOfOneCode(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	secret := "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	if _, err := f.svc.EnrolTOTP(ctx, f.user, secret); err != nil {
 		t.Fatal(err)
@@ -249,7 +254,7 @@ func TestConcurrentUseOfOneCode(t *testing.T) {
 
 func TestSessionsAndAuthorize(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := systemCtx()
 	pol := authn.Policy{ID: "p1", TenantID: f.tenant.ID, Name: "MFA", SecondFactor: authn.FactorTOTP, SessionIdle: 10 * time.Minute,
 		SessionMax: time.Hour, CreatedAt: f.clock.now(), UpdatedAt: f.clock.now()}
 	if err := f.st.CreatePolicy(ctx, pol); err != nil {
@@ -322,7 +327,7 @@ func TestSessionsAndAuthorize(t *testing.T) {
 func TestClientLimitCountsFailuresOnly(t *testing.T) {
 	f := newFixture(t)
 	f.svc.limits = Limits{Unfamiliar: 3, Familiar: 3, PerClient: 5, Window: 15 * time.Minute}.withDefaults()
-	ctx := context.Background()
+	ctx := systemCtx()
 	for range 20 {
 		if _, err := f.svc.CheckPassword(ctx, f.tenant.ID, "john.smith", "correct horse", "192.0.2.1"); err != nil {
 			t.Fatalf("successful sign-ins were throttled: %v", err)

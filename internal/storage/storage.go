@@ -15,11 +15,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"time"
 
 	"github.com/portico-idp/portico/internal/apitoken"
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/audit"
 	"github.com/portico-idp/portico/internal/authn"
 	"github.com/portico-idp/portico/internal/directory"
 )
@@ -175,12 +175,38 @@ type Storage interface {
 	IsGroupMember(ctx context.Context, tenantID, groupID, userID string) (bool, error)
 
 	CreateAPIToken(ctx context.Context, t apitoken.Token) error
+	// GetAPIToken reads a token by id, whatever its tenant.
+	GetAPIToken(ctx context.Context, id string) (apitoken.Token, error)
 	GetAPITokenByHash(ctx context.Context, hash []byte) (apitoken.Token, error)
 	ListAPITokens(ctx context.Context, tenantID string) ([]apitoken.Token, error)
 	DeleteAPIToken(ctx context.Context, id string) error
 
+	// Atomically runs fn in one transaction: every storage call fn makes
+	// with the context it is given takes part in it, and it commits when
+	// fn returns nil (a nested call joins the outer transaction). The
+	// services use it to write a change and its audit event together. On
+	// PostgreSQL a failed statement spoils the whole transaction, so fn
+	// must return on the first storage error; it must not wait on the
+	// network either (with SQLite it holds the database's write lock).
+	Atomically(ctx context.Context, fn func(ctx context.Context) error) error
+
 	SigninStorage
 	ApplicationStorage
+	AuditStorage
+}
+
+// AuditStorage keeps the audit log. There is deliberately no way to
+// change an event, and the database refuses to delete one younger than
+// the retention period.
+type AuditStorage interface {
+	audit.Recorder
+	// ListAuditEvents pages through the events matching f, newest first
+	// (oldest first with f.Oldest).
+	ListAuditEvents(ctx context.Context, f audit.Filter, p Page) ([]audit.Event, string, error)
+	// PurgeAuditEvents stores the retention (whole days, at least one) that
+	// the database enforces and deletes the events older than it, by the
+	// database's clock; it returns how many it deleted.
+	PurgeAuditEvents(ctx context.Context, retentionDays int) (int64, error)
 }
 
 // SigninStorage persists what sign-in needs, shared by every node.

@@ -31,6 +31,7 @@ import (
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/authn"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/idp/idphttp"
@@ -178,7 +179,7 @@ func (s *SyncBuffer) String() string {
 }
 
 // Ctx is the context of fixture operations.
-var Ctx = context.Background()
+var Ctx = authz.With(context.Background(), authz.System("idptest"))
 
 // New builds and starts an Env; everything is closed when the test ends.
 func New(tb testing.TB, o Options) *Env {

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"github.com/portico-idp/portico/internal/authz"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	apiMux := http.NewServeMux()
 	e := idptest.New(t, idptest.Options{Register: func(mux *http.ServeMux) { mux.Handle("/api/", apiMux) }})
 	api.New(e.Admin, e.Signin, slog.New(slog.DiscardHandler)).Register(apiMux)
-	secret, _, err := e.Admin.CreateAPIToken(idptest.Ctx, e.Tenant.ID, "tests")
+	secret, _, err := e.Admin.CreateAPIToken(idptest.Ctx, e.Tenant.ID, "tests", authz.TenantAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

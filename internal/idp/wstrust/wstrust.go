@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/idp/assertion"
 	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/idp/idphttp"
@@ -163,6 +164,7 @@ func (h *Handler) usernameMixed(w http.ResponseWriter, r *http.Request) {
 	}
 	log := h.Logger(r, &tg).With("username", truncate(req.Username, 256), "message_id", truncate(req.MessageID, 256))
 	if !tg.App.Enabled {
+		h.recordSignin(r, tg, req.Username, directory.User{}, signin.ErrAppDisabled, "")
 		h.writeFault(w, r, &tg, req.MessageID, signin.ErrAppDisabled)
 		return
 	}
@@ -180,6 +182,7 @@ func (h *Handler) usernameMixed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if pol.RequiresMFA() && !tg.App.AllowPasswordOnlyActive {
+		h.recordSignin(r, tg, req.Username, directory.User{}, nil, signin.ReasonMFARequired)
 		h.writeFault(w, r, &tg, req.MessageID, withCause(faultSecondFactor, errors.New("policy requires a second factor")))
 		return
 	}
@@ -189,6 +192,7 @@ func (h *Handler) usernameMixed(w http.ResponseWriter, r *http.Request) {
 	if req.MessageID != "" && !req.Expires.IsZero() {
 		err := h.Store.UseNonce(ctx, "wstrust-message:"+tg.Tenant.ID+":"+tg.App.ID+":"+req.MessageID, req.Expires.Add(5*time.Minute))
 		if errors.Is(err, storage.ErrAlreadyExists) {
+			h.recordSignin(r, tg, req.Username, directory.User{}, nil, signin.ReasonReplay)
 			h.writeFault(w, r, &tg, req.MessageID, withCause(faultReplay, err))
 			return
 		}
@@ -199,10 +203,12 @@ func (h *Handler) usernameMixed(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := h.Signin.CheckPassword(ctx, tg.Tenant.ID, req.Username, req.Password, idphttp.ClientAddr(r))
 	if err != nil {
+		h.recordSignin(r, tg, req.Username, u, err, "")
 		h.writeFault(w, r, &tg, req.MessageID, err)
 		return
 	}
 	if err := h.Signin.Authorize(ctx, u, tg.App); err != nil {
+		h.recordSignin(r, tg, req.Username, u, err, "")
 		h.writeFault(w, r, &tg, req.MessageID, err)
 		return
 	}
@@ -225,9 +231,22 @@ func (h *Handler) usernameMixed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.InfoContext(ctx, "wstrust token issued", "user", u.ID, "upn", u.UPN, "issuer", issuer)
+	h.recordSignin(r, tg, req.Username, u, nil, "")
 	w.Header().Set("Content-Type", soapContentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(out)
+}
+
+// recordSignin notes a sign-in outcome in the audit log: a success (the
+// password is the only factor an active client proves), or a failure with
+// the reason of err or the reason given.
+func (h *Handler) recordSignin(r *http.Request, tg idphttp.Target, name string, u directory.User, err error, reason string) {
+	a := signin.Attempt{TenantID: tg.Tenant.ID, App: tg.App, Protocol: "wstrust", Name: name, User: u, Err: err, Reason: reason,
+		Address: idphttp.ClientAddr(r), UserAgent: r.UserAgent()}
+	if err == nil && reason == "" {
+		a.Factors = []string{signin.FactorPassword}
+	}
+	h.Signin.RecordSignin(r.Context(), a)
 }
 
 func truncate(s string, n int) string {

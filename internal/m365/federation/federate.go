@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/audit"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/m365/graph"
 )
@@ -46,8 +48,18 @@ var (
 // that is already Portico's up to date. It is idempotent: when nothing
 // differs nothing is written. It writes only after Verify Compatibility
 // passed, and reads the domain back afterwards, so the result always says
-// the state the domain is really in.
+// the state the domain is really in. It needs the federation.manage
+// permission, and every attempt is in the audit log.
 func (s *Service) Federate(ctx context.Context, t directory.Tenant, app apps.Application, domain string) (Result, error) {
+	if _, err := authz.Require(ctx, t.ID, authz.ManageFederation); err != nil {
+		return Result{Domain: strings.ToLower(domain), Action: "none"}, err
+	}
+	res, err := s.federate(ctx, t, app, domain)
+	s.recordResult(ctx, t, app, "domain.federate", res, err)
+	return res, err
+}
+
+func (s *Service) federate(ctx context.Context, t directory.Tenant, app apps.Application, domain string) (Result, error) {
 	res := Result{Domain: strings.ToLower(domain), Action: "none"}
 	if app.Office365 != nil && !app.Office365.Automatic() {
 		return res, ErrManualMode
@@ -182,8 +194,18 @@ func (s *Service) recordDomain(ctx context.Context, t directory.Tenant, app apps
 // Disconnect removes a domain's federation configuration (defederation):
 // the domain's users then sign in with Microsoft 365 cloud passwords. The
 // seed guide allows it only with "Federate automatically" off. A domain
-// federated to another identity provider is never touched.
+// federated to another identity provider is never touched. It needs the
+// federation.manage permission, and every attempt is in the audit log.
 func (s *Service) Disconnect(ctx context.Context, t directory.Tenant, app apps.Application, domain string) (Result, error) {
+	if _, err := authz.Require(ctx, t.ID, authz.ManageFederation); err != nil {
+		return Result{Domain: strings.ToLower(domain), Action: "none"}, err
+	}
+	res, err := s.disconnect(ctx, t, app, domain)
+	s.recordResult(ctx, t, app, "domain.disconnect", res, err)
+	return res, err
+}
+
+func (s *Service) disconnect(ctx context.Context, t directory.Tenant, app apps.Application, domain string) (Result, error) {
 	res := Result{Domain: strings.ToLower(domain), Action: "none"}
 	if app.Office365 != nil && app.Office365.Automatic() {
 		return res, ErrAutomaticMode
@@ -235,7 +257,20 @@ type RolloverStep struct {
 // federated to the application — Entra then accepts tokens signed by
 // either — (3) sign with it, (4) make it the signingCertificate of every
 // domain. It stops at the first failure and the steps say how far it got.
+// It needs the federation.manage permission, and every attempt is in the
+// audit log.
 func (s *Service) Rollover(ctx context.Context, t directory.Tenant, app apps.Application) ([]RolloverStep, error) {
+	if _, err := authz.Require(ctx, t.ID, authz.ManageFederation); err != nil {
+		return nil, err
+	}
+	steps, err := s.rollover(ctx, t, app)
+	e := audit.New(ctx, t.ID, "application.rollover", audit.Object{Type: "application", ID: app.ID, Name: app.Name})
+	e.AppID, e.Details = app.ID, map[string]any{"steps": steps}
+	s.record(ctx, e, err)
+	return steps, err
+}
+
+func (s *Service) rollover(ctx context.Context, t directory.Tenant, app apps.Application) ([]RolloverStep, error) {
 	var steps []RolloverStep
 	if app.Office365 == nil || !app.Office365.Automatic() {
 		// Portico writes nothing to Microsoft 365 in manual mode: the
@@ -314,4 +349,35 @@ func errText(err error) string {
 		return "done"
 	}
 	return err.Error()
+}
+
+// recordResult records a write operation on a domain. Microsoft 365, not
+// Portico's database, holds what changed, so no transaction can span the
+// change and its event: the event is written after the fact, success or
+// failure, and a failure to write it is logged.
+func (s *Service) recordResult(ctx context.Context, t directory.Tenant, app apps.Application, action string, res Result, err error) {
+	e := audit.New(ctx, t.ID, action, audit.Object{Type: "domain", Name: res.Domain})
+	e.AppID = app.ID
+	e.Details = map[string]any{"application": app.Name, "result": res.Action, "state": res.State}
+	if len(res.Changed) > 0 {
+		e.Details["changed"] = res.Changed
+	}
+	s.record(ctx, e, err)
+}
+
+// record appends e with the outcome of err.
+func (s *Service) record(ctx context.Context, e audit.Event, err error) {
+	if err != nil {
+		e.Outcome, e.Reason = audit.Failure, truncate(err.Error(), 500)
+	}
+	if rerr := s.admin.RecordEvent(context.WithoutCancel(ctx), e); rerr != nil {
+		s.log.ErrorContext(ctx, "record in the audit log", "action", e.Action, "err", rerr)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/m365/cloud"
@@ -109,7 +110,7 @@ func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.
 	}
 	switch o.EffectiveMode() {
 	case apps.ModeMSOnline:
-		password, err := s.MSOnlinePassword(app)
+		password, err := s.msOnlinePassword(app)
 		if err != nil {
 			return nil, err
 		}
@@ -133,8 +134,8 @@ func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.
 	return graph.New(opts...)
 }
 
-// MSOnlinePassword opens the stored Microsoft Online administrator password.
-func (s *Service) MSOnlinePassword(app apps.Application) (string, error) {
+// msOnlinePassword opens the stored Microsoft Online administrator password.
+func (s *Service) msOnlinePassword(app apps.Application) (string, error) {
 	if len(app.Office365.MSOnlinePassword) == 0 {
 		return "", errors.New("no Microsoft Online administrator password is stored")
 	}
@@ -156,6 +157,9 @@ func (s *Service) issuer(t directory.Tenant, app apps.Application, root string) 
 // prompt-login behaviours. All required values are always sent (contract
 // §3: a configuration without signingCertificate cannot be managed).
 func (s *Service) Desired(ctx context.Context, t directory.Tenant, app apps.Application, domain string) (graph.InternalDomainFederation, error) {
+	if _, err := authz.Require(ctx, t.ID, authz.ReadApplications); err != nil {
+		return graph.InternalDomainFederation{}, err
+	}
 	keys, err := s.admin.SigningKeys(ctx, t.ID, app.ID)
 	if err != nil {
 		return graph.InternalDomainFederation{}, err

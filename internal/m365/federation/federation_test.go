@@ -10,6 +10,7 @@ import (
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/m365sim"
@@ -66,7 +67,7 @@ func simSeed(mut func(*m365sim.SeedTenant)) m365sim.SeedFile {
 
 func newFixture(t *testing.T, mut func(*m365sim.SeedTenant)) *fixture {
 	t.Helper()
-	ctx := context.Background()
+	ctx := authz.With(context.Background(), authz.System("test"))
 	sim, err := m365sim.New(m365sim.WithAddr("127.0.0.1:0"), m365sim.WithSeed(simSeed(mut)))
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 )
 
@@ -39,6 +40,9 @@ type Manual struct {
 // Graph request and the Microsoft Graph PowerShell command that apply them
 // (learn.microsoft.com graph/api/domain-post-federationconfiguration).
 func (s *Service) Manual(ctx context.Context, t directory.Tenant, app apps.Application, domain string) (Manual, error) {
+	if _, err := authz.Require(ctx, t.ID, authz.ReadApplications); err != nil {
+		return Manual{}, err
+	}
 	domain = strings.ToLower(strings.TrimSpace(domain))
 	f, err := s.Desired(ctx, t, app, domain)
 	if err != nil {

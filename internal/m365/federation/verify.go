@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portico-idp/portico/internal/apps"
+	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/m365/graph"
@@ -90,11 +91,14 @@ var requiredRoles = []string{"Domain.ReadWrite.All", "User.ReadWrite.All", "Grou
 const globalAdministrator = "62e90394-69f5-4237-9190-012177145e10"
 
 // Verify runs Verify Compatibility for one domain of an application. It
-// reads only; a returned error means the report could not be made at all
+// reads only (the applications.read permission suffices); a returned error means the report could not be made at all
 // (the application is not an Office 365 one, or storage failed).
 func (s *Service) Verify(ctx context.Context, t directory.Tenant, app apps.Application, domain string) (rep Report, err error) {
 	domain = strings.ToLower(strings.TrimSpace(domain))
 	rep = Report{Domain: domain, RootDomain: domain, State: StateUnknown, app: appRef{t.Slug, app.ID}}
+	if _, err := authz.Require(ctx, t.ID, authz.ReadApplications); err != nil {
+		return rep, err
+	}
 	if app.Kind != apps.KindOffice365 || app.Office365 == nil {
 		return rep, errors.New("verify: not an Office 365 application")
 	}

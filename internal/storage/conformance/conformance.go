@@ -47,6 +47,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"ReleaseHit", testReleaseHit},
 		{"FamiliarAddresses", testFamiliarAddresses},
 		{"Applications", testApplications},
+		{"Atomically", testAtomically},
+		{"AuditEvents", testAuditEvents},
+		{"AuditAppendOnly", testAuditAppendOnly},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -177,7 +177,7 @@ func (s *Store) DeleteApplication(ctx context.Context, tenantID, id string) (err
 // application.
 func (s *Store) IsUserPermitted(ctx context.Context, tenantID, appID, userID string) (ok bool, err error) {
 	defer s.track("IsUserPermitted", time.Now(), &err)
-	if ok, err = s.exists(ctx, s.db, "IsUserPermitted", tenantID, appID, userID); err != nil {
+	if ok, err = s.exists(ctx, s.conn(ctx), "IsUserPermitted", tenantID, appID, userID); err != nil {
 		return false, fmt.Errorf("is %s permitted to %s: %w", userID, appID, err)
 	}
 	return ok, nil

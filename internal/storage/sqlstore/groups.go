@@ -141,7 +141,7 @@ func (s *Store) RemoveGroupMember(ctx context.Context, tenantID, groupID, userID
 // IsGroupMember reports whether a user is a member of a group.
 func (s *Store) IsGroupMember(ctx context.Context, tenantID, groupID, userID string) (ok bool, err error) {
 	defer s.track("IsGroupMember", time.Now(), &err)
-	ok, err = s.exists(ctx, s.db, "IsMember", tenantID, groupID, userID)
+	ok, err = s.exists(ctx, s.conn(ctx), "IsMember", tenantID, groupID, userID)
 	if err != nil {
 		return false, fmt.Errorf("is user %s in group %s: %w", userID, groupID, err)
 	}

@@ -356,5 +356,5 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (err error) {
 // HasSealedSecrets reports whether any sealed secret is stored.
 func (s *Store) HasSealedSecrets(ctx context.Context) (ok bool, err error) {
 	defer s.track("HasSealedSecrets", time.Now(), &err)
-	return s.exists(ctx, s.db, "HasSealedSecrets")
+	return s.exists(ctx, s.conn(ctx), "HasSealedSecrets")
 }

@@ -80,7 +80,8 @@ var queryNames = []string{
 	"InsertSigningKey", "ListSigningKeys", "SetSigningKeyRole", "HasSealedSecrets",
 	"InsertGroup", "GetGroup", "UpdateGroup", "DeleteGroup", "GroupExists",
 	"InsertMember", "DeleteMember", "IsMember",
-	"InsertAPIToken", "GetAPITokenByHash", "ListAPITokens", "DeleteAPIToken",
+	"InsertAPIToken", "GetAPIToken", "GetAPITokenByHash", "ListAPITokens", "DeleteAPIToken",
+	"InsertAuditEvent", "SetAuditRetention", "PurgeAuditEvents",
 }
 
 // New wraps db. It checks that the dialect defines every query the engine
@@ -186,8 +187,51 @@ func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// txKey carries the transaction of Atomically in a context. It names the
+// store, so that a transaction is never used by another store.
+type txKey struct{ s *Store }
+
+// txFrom returns the transaction ctx carries for this store.
+func (s *Store) txFrom(ctx context.Context) (*sql.Tx, bool) {
+	tx, ok := ctx.Value(txKey{s}).(*sql.Tx)
+	return tx, ok
+}
+
+// conn is where a statement of ctx runs: its transaction, or the pool.
+func (s *Store) conn(ctx context.Context) queryer {
+	if tx, ok := s.txFrom(ctx); ok {
+		return tx
+	}
+	return s.db
+}
+
+// Atomically runs fn in one transaction that every storage call made with
+// fn's context joins (see storage.Storage).
+func (s *Store) Atomically(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	if _, ok := s.txFrom(ctx); ok {
+		return fn(ctx)
+	}
+	defer s.track("Atomically", time.Now(), &err)
+	return s.inTx(ctx, func(tx *sql.Tx) error { return fn(context.WithValue(ctx, txKey{s}, tx)) })
+}
+
+// inTxStmt returns the cached statement for query bound to tx, or nil
+// when it is not prepared (see execIn for why nothing is prepared here).
+func (s *Store) inTxStmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	if st, ok := s.stmts.Load(query); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	return nil
+}
+
 // queryRow runs a single-row read through the statement cache.
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	if tx, ok := s.txFrom(ctx); ok {
+		if st := s.inTxStmt(ctx, tx, query); st != nil {
+			return st.QueryRowContext(ctx, args...)
+		}
+		return tx.QueryRowContext(ctx, query, args...)
+	}
 	st, err := s.prepared(ctx, query)
 	if err != nil {
 		return errRow{err}
@@ -197,6 +241,12 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) rowScan
 
 // queryRows runs a read through the statement cache.
 func (s *Store) queryRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if tx, ok := s.txFrom(ctx); ok {
+		if st := s.inTxStmt(ctx, tx, query); st != nil {
+			return st.QueryContext(ctx, args...)
+		}
+		return tx.QueryContext(ctx, query, args...)
+	}
 	st, err := s.prepared(ctx, query)
 	if err != nil {
 		return nil, err
@@ -206,6 +256,9 @@ func (s *Store) queryRows(ctx context.Context, query string, args ...any) (*sql.
 
 // exec runs a write through the statement cache.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if tx, ok := s.txFrom(ctx); ok {
+		return s.execIn(ctx, tx, query, args...)
+	}
 	st, err := s.prepared(ctx, query)
 	if err != nil {
 		return nil, err
@@ -225,8 +278,8 @@ func (s *Store) execIn(ctx context.Context, q queryer, query string, args ...any
 	// connection (with SQLite, the write lock too), and waiting for a second
 	// one while other writers wait for the lock is a deadlock. Statements
 	// are prepared up front by Migrate.
-	if st, ok := s.stmts.Load(query); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
+	if st := s.inTxStmt(ctx, tx, query); st != nil {
+		return st.ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, query, args...)
 }
@@ -358,8 +411,12 @@ func (s *Store) execOne(ctx context.Context, q queryer, what, query string, args
 	return nil
 }
 
-// inTx runs fn in a transaction, rolling back on error or panic.
+// inTx runs fn in a transaction, rolling back on error or panic. Inside
+// Atomically, fn runs in Atomically's transaction, which commits later.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	if tx, ok := s.txFrom(ctx); ok {
+		return fn(tx)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.classify(err)

@@ -125,7 +125,7 @@ func (s *Store) resolveMiss(err error, get func() error) error {
 }
 
 func (s *Store) deleteOne(ctx context.Context, what, query string, args ...any) error {
-	return s.execOne(ctx, s.db, what, query, args...)
+	return s.execOne(ctx, s.conn(ctx), what, query, args...)
 }
 
 // collect runs a built query and scans every row.

@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/portico-idp/portico/internal/apitoken"
+	"github.com/portico-idp/portico/internal/authz"
 )
 
 func scanToken(r interface{ Scan(...any) error }) (apitoken.Token, error) {
 	var t apitoken.Token
 	var tenant sql.NullString
-	err := r.Scan(&t.ID, &tenant, &t.Name, &t.Hash, timeCol{&t.CreatedAt})
-	t.TenantID = tenant.String
+	var role string
+	err := r.Scan(&t.ID, &tenant, &t.Name, &role, &t.Hash, timeCol{&t.CreatedAt})
+	t.TenantID, t.Role = tenant.String, authz.Role(role)
 	return t, err
 }
 
@@ -24,10 +26,20 @@ func (s *Store) CreateAPIToken(ctx context.Context, t apitoken.Token) (err error
 	if t.TenantID != "" {
 		tenant = t.TenantID
 	}
-	if _, err = s.exec(ctx, s.q["InsertAPIToken"], t.ID, tenant, t.Name, t.Hash, s.t(t.CreatedAt)); err != nil {
+	if _, err = s.exec(ctx, s.q["InsertAPIToken"], t.ID, tenant, t.Name, string(t.Role), t.Hash, s.t(t.CreatedAt)); err != nil {
 		return fmt.Errorf("create api token %q: %w", t.Name, s.classify(err))
 	}
 	return nil
+}
+
+// GetAPIToken reads a token by id.
+func (s *Store) GetAPIToken(ctx context.Context, id string) (t apitoken.Token, err error) {
+	defer s.track("GetAPIToken", time.Now(), &err)
+	t, err = scanToken(s.queryRow(ctx, s.q["GetAPIToken"], id))
+	if err != nil {
+		return t, fmt.Errorf("get api token %s: %w", id, s.classify(err))
+	}
+	return t, nil
 }
 
 // GetAPITokenByHash finds the token a request presented.

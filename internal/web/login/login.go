@@ -134,9 +134,11 @@ func (h *Handler) Start(w http.ResponseWriter, r *http.Request, t directory.Tena
 	}
 	if hasSession && !req.ForceFresh && hintMatches(req.UsernameHint, u) {
 		if err := h.signin.Authorize(ctx, u, app); err != nil {
+			h.recordSignin(r, t, app, flow, u.Username, u, err)
 			return nil, err
 		}
 		if !needMFA || !sess.MFAAt.IsZero() {
+			h.recordSSO(r, t, app, req.Protocol, u, sess)
 			return &Result{User: u, App: app, AuthnInstant: latest(sess.PasswordAt, sess.MFAAt), MFA: !sess.MFAAt.IsZero(),
 				Payload: req.Payload}, nil
 		}

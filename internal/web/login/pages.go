@@ -177,10 +177,12 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		u, err := h.signin.CheckPassword(ctx, t.ID, flow.Username, r.PostForm.Get("password"), clientAddr(r))
 		if msg, status := failure(err); msg != "" {
+			h.recordSignin(r, t, app, flow, flow.Username, u, err)
 			h.showApp(w, r, t, flow, &app, msg, status)
 			return
 		}
 		if err := h.signin.Authorize(ctx, u, app); err != nil {
+			h.recordSignin(r, t, app, flow, flow.Username, u, err)
 			msg, status := failure(err)
 			h.fail(w, r, status, msg)
 			return
@@ -228,6 +230,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 			recovery, err = h.signin.ConfirmEnrolment(ctx, flow.ID, u, flow.PendingTOTP, code, clientAddr(r))
 		}
 		if msg, status := failure(err); msg != "" {
+			h.recordSignin(r, t, app, flow, u.Username, u, err)
 			h.showApp(w, r, t, flow, &app, msg, status)
 			return
 		}
@@ -263,6 +266,9 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		h.internal(w, r, err)
 		return
+	}
+	if saved.Step == authn.StepDone {
+		h.recordSignin(r, t, app, saved, saved.Username, directory.User{ID: saved.UserID, Username: saved.Username}, nil)
 	}
 	if len(recovery) > 0 {
 		// Shown once, now, and never again (even when the flow must go

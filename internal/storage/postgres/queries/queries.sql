@@ -111,13 +111,16 @@ DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $
 SELECT EXISTS (SELECT 1 FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND user_id = $3);
 
 -- name: InsertAPIToken
-INSERT INTO api_tokens (id, tenant_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5);
+INSERT INTO api_tokens (id, tenant_id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6);
 
 -- name: GetAPITokenByHash
-SELECT id, tenant_id, name, hash, created_at FROM api_tokens WHERE hash = $1;
+SELECT id, tenant_id, name, role, hash, created_at FROM api_tokens WHERE hash = $1;
+
+-- name: GetAPIToken
+SELECT id, tenant_id, name, role, hash, created_at FROM api_tokens WHERE id = $1;
 
 -- name: ListAPITokens
-SELECT id, tenant_id, name, hash, created_at FROM api_tokens
+SELECT id, tenant_id, name, role, hash, created_at FROM api_tokens
 WHERE (tenant_id = $1) OR ($1 = '' AND tenant_id IS NULL) ORDER BY created_at, id;
 
 -- name: DeleteAPIToken
@@ -280,3 +283,17 @@ SELECT EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM credentials 
 
 -- name: Hits
 SELECT hits FROM throttle WHERE key = $1 AND window_start > $2;
+
+-- name: InsertAuditEvent
+INSERT INTO audit_events (id, at, tenant_id, actor_kind, actor_id, actor_name, actor_role, action, object_type, object_id,
+    object_name, app_id, changes, details, address, user_agent, request_id, outcome, reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19);
+
+-- name: SetAuditRetention
+UPDATE audit_settings SET retention_days = $1 WHERE id = 1;
+
+-- name: PurgeAuditEvents
+-- The cutoff is the delete guard's (the transaction's now()), a minute
+-- earlier, so the guard never refuses a row the purge chose.
+DELETE FROM audit_events
+WHERE at < now() - make_interval(days => (SELECT retention_days FROM audit_settings WHERE id = 1)) - interval '1 minute';

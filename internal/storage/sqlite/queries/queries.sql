@@ -111,13 +111,16 @@ DELETE FROM group_members WHERE tenant_id = ? AND group_id = ? AND user_id = ?;
 SELECT EXISTS (SELECT 1 FROM group_members WHERE tenant_id = ? AND group_id = ? AND user_id = ?);
 
 -- name: InsertAPIToken
-INSERT INTO api_tokens (id, tenant_id, name, hash, created_at) VALUES (?, ?, ?, ?, ?);
+INSERT INTO api_tokens (id, tenant_id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?, ?);
 
 -- name: GetAPITokenByHash
-SELECT id, tenant_id, name, hash, created_at FROM api_tokens WHERE hash = ?;
+SELECT id, tenant_id, name, role, hash, created_at FROM api_tokens WHERE hash = ?;
+
+-- name: GetAPIToken
+SELECT id, tenant_id, name, role, hash, created_at FROM api_tokens WHERE id = ?;
 
 -- name: ListAPITokens
-SELECT id, tenant_id, name, hash, created_at FROM api_tokens
+SELECT id, tenant_id, name, role, hash, created_at FROM api_tokens
 WHERE (tenant_id = ?1) OR (?1 = '' AND tenant_id IS NULL) ORDER BY created_at, id;
 
 -- name: DeleteAPIToken
@@ -280,3 +283,17 @@ SELECT EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM credentials 
 
 -- name: Hits
 SELECT hits FROM throttle WHERE key = ? AND window_start > ?;
+
+-- name: InsertAuditEvent
+INSERT INTO audit_events (id, at, tenant_id, actor_kind, actor_id, actor_name, actor_role, action, object_type, object_id,
+    object_name, app_id, changes, details, address, user_agent, request_id, outcome, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: SetAuditRetention
+UPDATE audit_settings SET retention_days = ? WHERE id = 1;
+
+-- name: PurgeAuditEvents
+-- The cutoff is the delete guard's (the database's clock), a minute
+-- earlier, so the guard never refuses a row the purge chose.
+DELETE FROM audit_events
+WHERE at < (CAST(strftime('%s', 'now') AS INTEGER) - (SELECT retention_days FROM audit_settings WHERE id = 1) * 86400 - 60) * 1000000;
