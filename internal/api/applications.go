@@ -117,7 +117,9 @@ func (a *API) deleteApplication(w http.ResponseWriter, r *http.Request, t direct
 	a.deleteChecked(w, r, func(ctx context.Context) (int64, error) {
 		x, err := a.svc.GetApplication(ctx, t.ID, r.PathValue("id"))
 		return x.Version, err
-	}, func(ctx context.Context, v int64) error { return a.svc.DeleteApplication(ctx, t.ID, r.PathValue("id"), v) })
+	}, func(ctx context.Context, v int64) error {
+		return a.svc.DeleteApplication(ctx, t.ID, r.PathValue("id"), v)
+	})
 }
 
 // certificateJSON describes a signing certificate the way the Azure portal
