@@ -19,21 +19,24 @@ import (
 // demoInfo is what "portico demo --json" prints once everything is ready.
 // Scripts rely on these keys: add keys, never rename or remove them.
 type demoInfo struct {
-	PorticoURL     string     `json:"portico_url"`
-	MetricsURL     string     `json:"metrics_url"`
-	Tenant         string     `json:"tenant"`
-	AppID          string     `json:"app_id"`
-	APIToken       string     `json:"api_token"`
-	GlobalAPIToken string     `json:"global_api_token"`
-	DataDir        string     `json:"data_dir"`
-	Domain         string     `json:"domain"`
-	Thumbprint     string     `json:"certificate_thumbprint"`
-	M365SimURL     string     `json:"m365sim_url"`
-	M365SimCAPEM   string     `json:"m365sim_ca_pem"`
-	M365SimView    string     `json:"m365sim_view_url"`
-	SigninURL      string     `json:"signin_url"`
-	Admin          demoAdmin  `json:"admin"`
-	Users          []demoUser `json:"users"`
+	PorticoURL     string `json:"portico_url"`
+	MetricsURL     string `json:"metrics_url"`
+	Tenant         string `json:"tenant"`
+	AppID          string `json:"app_id"`
+	APIToken       string `json:"api_token"`
+	GlobalAPIToken string `json:"global_api_token"`
+	// HelpdeskAPIToken has the helpdesk role in the demo tenant: users'
+	// passwords, authenticators and sessions, nothing else.
+	HelpdeskAPIToken string     `json:"helpdesk_api_token"`
+	DataDir          string     `json:"data_dir"`
+	Domain           string     `json:"domain"`
+	Thumbprint       string     `json:"certificate_thumbprint"`
+	M365SimURL       string     `json:"m365sim_url"`
+	M365SimCAPEM     string     `json:"m365sim_ca_pem"`
+	M365SimView      string     `json:"m365sim_view_url"`
+	SigninURL        string     `json:"signin_url"`
+	Admin            demoAdmin  `json:"admin"`
+	Users            []demoUser `json:"users"`
 }
 
 // demoAdmin is the Microsoft 365 tenant's global administrator (an
@@ -272,6 +275,9 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 	if info.GlobalAPIToken, _, err = svc.CreateAPIToken(ctx, "", "demo-global", authz.Global); err != nil {
 		return info, err
 	}
+	if info.HelpdeskAPIToken, _, err = svc.CreateAPIToken(ctx, t.ID, "demo-helpdesk", authz.Helpdesk); err != nil {
+		return info, err
+	}
 	info.SigninURL = sim.URL() + "/common/login?username=" + url.QueryEscape("john.smith@contoso.com")
 	return info, nil
 }
@@ -293,7 +299,9 @@ Sign in to "Office 365" through Portico in a browser:
   Metrics         %s   (Prometheus; loopback only)
   Admin API       %s/api/v1   (OpenAPI: /api/v1/openapi.json)
   Tenant          %s   (organization Contoso, principal name suffix @contoso.com)
-  API tokens      %s (tenant)   %s (global)
+  API tokens      %s (tenant administrator of contoso)
+                  %s (global: every tenant)
+                  %s (helpdesk of contoso: passwords, authenticators, sessions)
   Office 365 app  %s   (group "Office 365 Users", policy "Password and authenticator app")
   Certificate     thumbprint %s, uploaded to the app registration
   Microsoft 365   %s   (tenant view: %s)
@@ -301,7 +309,7 @@ Sign in to "Office 365" through Portico in a browser:
 
 Directory users (a plain username gets the organization's suffix as its UPN):
 `, info.SigninURL, info.M365SimCAPEM, demoPassword, info.Users[0].TOTPSecret, info.Users[0].TOTPSecret,
-		info.PorticoURL, info.MetricsURL, info.PorticoURL, info.Tenant, info.APIToken, info.GlobalAPIToken, info.AppID, info.Thumbprint,
+		info.PorticoURL, info.MetricsURL, info.PorticoURL, info.Tenant, info.APIToken, info.GlobalAPIToken, info.HelpdeskAPIToken, info.AppID, info.Thumbprint,
 		info.M365SimURL, info.M365SimView, info.Domain, info.Admin.Username, info.Admin.Password)
 	for _, u := range info.Users {
 		totp := "enrols an authenticator at first sign-in"
@@ -317,5 +325,10 @@ Directory users (a plain username gets the organization's suffix as its UPN):
 Federation tab from the command line (against this demo):
   curl -s -X POST -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s/federation/verify
   curl -s -H 'Authorization: Bearer %s' '%s/api/v1/tenants/%s/applications/%s/federation/manual'
-`, info.APIToken, info.PorticoURL, info.Tenant, info.AppID, info.APIToken, info.PorticoURL, info.Tenant, info.AppID)
+
+Roles and the audit log (every change and every sign-in is recorded):
+  curl -s -H 'Authorization: Bearer %s' '%s/api/v1/audit?limit=20'             # newest first
+  curl -s -X DELETE -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s   # helpdesk: 403
+`, info.APIToken, info.PorticoURL, info.Tenant, info.AppID, info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
+		info.APIToken, info.PorticoURL, info.HelpdeskAPIToken, info.PorticoURL, info.Tenant, info.AppID)
 }
