@@ -31,7 +31,7 @@ func TestDemoJSON(t *testing.T) {
 	if err := json.Unmarshal(line, &info); err != nil {
 		t.Fatalf("demo --json printed %q: %v", line, err)
 	}
-	for _, k := range []string{"portico_url", "tenant", "api_token", "global_api_token", "data_dir", "users"} {
+	for _, k := range []string{"portico_url", "tenant", "api_token", "global_api_token", "helpdesk_api_token", "metrics_url", "data_dir", "users"} {
 		if _, ok := info[k]; !ok {
 			t.Errorf("demo JSON lacks %q", k)
 		}
@@ -51,6 +51,17 @@ func TestDemoJSON(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(string(b), `"userPrincipalName":"john.smith@contoso.com"`) {
 		t.Fatalf("demo users: %d %s", res.StatusCode, b)
+	}
+	// The helpdesk token the demo prints may read users but not delete the
+	// application, as the printed example says.
+	req, _ = http.NewRequest("DELETE", url+"/api/v1/tenants/contoso/applications/"+info["app_id"].(string), nil)
+	req.Header.Set("Authorization", "Bearer "+info["helpdesk_api_token"].(string))
+	if res, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("helpdesk token deleting the application: %d, want 403", res.StatusCode)
 	}
 	cancel()
 	select {
