@@ -205,7 +205,10 @@ func (s *Server) Start(ctx context.Context) error {
 	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.done = make(chan struct{})
 	s.flushing = make(chan struct{})
-	go func() { _ = s.srv.Serve(ln) }()
+	// Serve the local copy: Close sets s.srv to nil under the lock, and a
+	// goroutine reading the field would race with it.
+	srv := s.srv
+	go func() { _ = srv.Serve(ln) }()
 	go s.flushLoop()
 	go func() {
 		select {
