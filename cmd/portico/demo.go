@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"net/url"
 	"os"
@@ -62,60 +63,58 @@ const (
 	demoAdminPass   = "Admin-demo-1"
 )
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("demo", "Run Portico and an emulated Microsoft 365 tenant (m365sim) on a fresh temporary database, with demo data, the Office 365 application federated, until interrupted.", stderr)
+func demoFlags(fs *pflag.FlagSet) runFunc {
 	addr := fs.String("addr", "127.0.0.1:8080", "Portico's address (a free port is used when it is taken)")
 	simAddr := fs.String("m365sim-addr", "127.0.0.1:8443", "the emulator's address (a free port is used when it is taken)")
 	asJSON := fs.Bool("json", false, "print one JSON object with URLs and credentials on standard output once ready")
 	keep := fs.Bool("keep", false, "keep the temporary data directory on exit")
 	logLevel := fs.String("log-level", "warn", "server log level (logs go to standard error)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "portico-demo-")
-	if err != nil {
-		return err
-	}
-	if !*keep {
-		defer os.RemoveAll(dir)
-	}
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-
-	sim, err := startDemoSim(ctx, *simAddr, filepath.Join(dir, "m365sim-ca.pem"))
-	if err != nil {
-		return err
-	}
-	defer sim.Close()
-
-	cfg := demoServeConfig(dir, *addr, sim)
-	s, err := startServer(ctx, cfg, log)
-	if err != nil && strings.Contains(err.Error(), "address already in use") {
-		cfg.addr = "127.0.0.1:0"
-		s, err = startServer(ctx, cfg, log)
-	}
-	if err != nil {
-		return err
-	}
-	info, err := seedDemo(ctx, s, sim)
-	if err != nil {
-		s.close()
-		s.wait(ctx)
-		return fmt.Errorf("seed demo data: %w", err)
-	}
-	info.DataDir = dir
-	info.MetricsURL = s.MetricsURL
-	info.M365SimCAPEM = filepath.Join(dir, "m365sim-ca.pem")
-	if *asJSON {
-		if err := json.NewEncoder(stdout).Encode(info); err != nil {
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		dir, err := os.MkdirTemp("", "portico-demo-")
+		if err != nil {
 			return err
 		}
-	} else {
-		printDemo(stdout, info)
+		if !*keep {
+			defer os.RemoveAll(dir)
+		}
+		log, err := newLogger(stderr, *logLevel)
+		if err != nil {
+			return err
+		}
+
+		sim, err := startDemoSim(ctx, *simAddr, filepath.Join(dir, "m365sim-ca.pem"))
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+
+		cfg := demoServeConfig(dir, *addr, sim)
+		s, err := startServer(ctx, cfg, log)
+		if err != nil && strings.Contains(err.Error(), "address already in use") {
+			cfg.addr = "127.0.0.1:0"
+			s, err = startServer(ctx, cfg, log)
+		}
+		if err != nil {
+			return err
+		}
+		info, err := seedDemo(ctx, s, sim)
+		if err != nil {
+			s.close()
+			s.wait(ctx)
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		info.DataDir = dir
+		info.MetricsURL = s.MetricsURL
+		info.M365SimCAPEM = filepath.Join(dir, "m365sim-ca.pem")
+		if *asJSON {
+			if err := json.NewEncoder(stdout).Encode(info); err != nil {
+				return err
+			}
+		} else {
+			printDemo(stdout, info)
+		}
+		return s.wait(ctx)
 	}
-	return s.wait(ctx)
 }
 
 // demoServeConfig is how the demo (and the end-to-end tests) start

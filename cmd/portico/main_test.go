@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -103,14 +101,14 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	var help strings.Builder
-	if err := run(ctx, []string{"serve", "--help"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+	if err := run(ctx, []string{"serve", "--help"}, &help, io.Discard); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
 	if !strings.Contains(help.String(), "$PORTICO_DATABASE_URL") || !strings.Contains(help.String(), "--public-url") {
 		t.Fatalf("serve --help: %s", help.String())
 	}
 	for _, c := range [][]string{{"tenant", "create", "--help"}, {"token", "create", "--help"}, {"demo", "--help"}, {"migrate", "--help"}, {"version", "--help"}} {
-		if err := run(ctx, c, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		if err := run(ctx, c, io.Discard, io.Discard); err != nil {
 			t.Errorf("%v: %v", c, err)
 		}
 	}
