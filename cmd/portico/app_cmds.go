@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apps"
@@ -163,7 +162,9 @@ func (s *services) groupIDs(ctx context.Context, refs []string) ([]string, error
 
 func appListFlags(fs *pflag.FlagSet) runFunc {
 	var af adminFlags
+	var out outputFlag
 	af.register(fs)
+	out.register(fs)
 	return func(ctx context.Context, stdout, stderr io.Writer) error {
 		s, err := af.open(ctx)
 		if err != nil {
@@ -172,18 +173,26 @@ func appListFlags(fs *pflag.FlagSet) runFunc {
 		defer s.store.Close()
 		list, err := s.store.ListApplications(ctx, s.tenant.ID)
 		if err != nil {
-			return err
+			return fmt.Errorf("list applications of tenant %s: %w", s.tenant.Slug, err)
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tKIND\tENABLED\tCERTIFICATE THUMBPRINT")
+		type row struct {
+			ID         string `json:"id"`
+			Name       string `json:"name"`
+			Kind       string `json:"kind"`
+			Enabled    bool   `json:"enabled"`
+			Thumbprint string `json:"certificateThumbprint"`
+		}
+		items := []row{}
+		var rows [][]string
 		for _, a := range list {
-			thumb := "-"
+			r := row{ID: a.ID, Name: a.Name, Kind: string(a.Kind), Enabled: a.Enabled}
 			if k, err := s.admin.SigningKeys(ctx, s.tenant.ID, a.ID); err == nil {
-				thumb = k.Current.ThumbprintSHA1()
+				r.Thumbprint = k.Current.ThumbprintSHA1()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", a.ID, a.Name, a.Kind, a.Enabled, thumb)
+			items = append(items, r)
+			rows = append(rows, []string{r.ID, r.Name, r.Kind, fmt.Sprint(r.Enabled), r.Thumbprint})
 		}
-		return tw.Flush()
+		return out.print(stdout, items, []string{"ID", "NAME", "KIND", "ENABLED", "CERTIFICATE THUMBPRINT"}, rows)
 	}
 }
 
