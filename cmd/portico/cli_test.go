@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/portico-idp/portico/internal/authn"
 )
 
 // commandPaths lists every command of the tree ("user create", ...),
@@ -307,5 +310,24 @@ func TestRemoteMode(t *testing.T) {
 	t.Setenv("PORTICO_TOKEN", "")
 	if err := run(ctx, []string{"tenant", "list", "--server", s.URL}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--token-file") {
 		t.Fatalf("no token: %v", err)
+	}
+}
+
+// TestTOTPCode: `portico totp code` prints the code an authenticator shows
+// (issue 10, item 7), from --secret or standard input.
+func TestTOTPCode(t *testing.T) {
+	const secret = "JBSWY3DPEHPK3PXP"
+	before, _ := authn.TOTPCode(secret, time.Now())
+	var out strings.Builder
+	if err := run(context.Background(), []string{"totp", "code", "--secret", strings.ToLower(secret)}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := authn.TOTPCode(secret, time.Now())
+	if got := strings.TrimSpace(out.String()); len(got) != 6 || (got != before && got != after) {
+		t.Fatalf("totp code printed %q; want %s (or %s across a step boundary)", got, before, after)
+	}
+	err := run(context.Background(), []string{"totp", "code", "--secret", "not base32!"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--secret") {
+		t.Fatalf("bad secret: %v", err)
 	}
 }

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
@@ -268,7 +269,10 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 	if info.GlobalAPIToken, _, err = svc.CreateAPIToken(ctx, "", "demo-global"); err != nil {
 		return info, err
 	}
-	info.SigninURL = sim.URL() + "/common/login?username=" + url.QueryEscape("john.smith@contoso.com")
+	// mfa=1 asks for MFA as a Conditional Access policy would (the
+	// emulator's "Require MFA" box), so that the emulator shows Portico's
+	// second factor satisfying it, as the printed steps say.
+	info.SigninURL = sim.URL() + "/common/login?" + url.Values{"username": {"john.smith@contoso.com"}, "mfa": {"1"}}.Encode()
 	return info, nil
 }
 
@@ -281,8 +285,10 @@ Sign in to "Office 365" through Portico in a browser:
       or trust %s)
   2. Microsoft 365 sees that contoso.com is federated and sends you to Portico.
   3. Sign in as john.smith, password %s, then the code of TOTP secret %s
-     (add it to an authenticator app, or: oathtool --totp -b %s).
-  4. Portico posts the signed token back; Microsoft 365 shows who signed in, with MFA satisfied.
+     (add it to an authenticator app, or in another terminal: portico totp code --secret %s
+      — from the source checkout, go run ./cmd/portico totp code ...).
+  4. Portico posts the signed token back; Microsoft 365 shows who signed in, and
+     "MFA: done by federatedIdp" (the link asks for MFA, as a Conditional Access policy would).
   ann.lee (same password) has no authenticator yet: Portico shows a QR code to enrol one.
 
   Portico         %s      health /healthz
