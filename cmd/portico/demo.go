@@ -9,12 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/pflag"
 
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/m365sim"
+	"github.com/portico-idp/portico/internal/web"
 )
 
 // demoInfo is what "portico demo --json" prints once everything is ready.
@@ -90,6 +93,14 @@ func demoFlags(fs *pflag.FlagSet) runFunc {
 		defer sim.Close()
 
 		cfg := demoServeConfig(dir, *addr, sim)
+		// The root page links the demo's pages once they are seeded.
+		var links atomic.Pointer[[]web.Link]
+		cfg.homeLinks = func() []web.Link {
+			if l := links.Load(); l != nil {
+				return *l
+			}
+			return nil
+		}
 		s, err := startServer(ctx, cfg, log)
 		if err != nil && strings.Contains(err.Error(), "address already in use") {
 			cfg.addr = "127.0.0.1:0"
@@ -107,6 +118,8 @@ func demoFlags(fs *pflag.FlagSet) runFunc {
 		info.DataDir = dir
 		info.MetricsURL = s.MetricsURL
 		info.M365SimCAPEM = filepath.Join(dir, "m365sim-ca.pem")
+		l := demoLinks(info)
+		links.Store(&l)
 		if *asJSON {
 			if err := json.NewEncoder(stdout).Encode(info); err != nil {
 				return err
@@ -274,6 +287,16 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 	// second factor satisfying it, as the printed steps say.
 	info.SigninURL = sim.URL() + "/common/login?" + url.Values{"username": {"john.smith@contoso.com"}, "mfa": {"1"}}.Encode()
 	return info, nil
+}
+
+// demoLinks are the root page's links to the demo's pages.
+func demoLinks(info demoInfo) []web.Link {
+	return []web.Link{
+		{Title: "Sign-in test", URL: info.SigninURL, Note: "Office 365 sign-in as john.smith through Portico, password " + demoPassword + ", MFA required"},
+		{Title: "Microsoft 365 emulator", URL: info.M365SimView, Note: "tenant view and sign-in log (self-signed certificate)"},
+		{Title: "WS-Federation metadata of the Office 365 application", URL: endpoints.FederationMetadata(info.PorticoURL, info.Tenant, info.AppID)},
+		{Title: "SAML 2.0 metadata of the Office 365 application", URL: endpoints.SAMLMetadata(info.PorticoURL, info.Tenant, info.AppID)},
+	}
 }
 
 func printDemo(w io.Writer, info demoInfo) {

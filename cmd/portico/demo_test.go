@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -28,6 +30,16 @@ func TestDemoPrintedLinkSatisfiesMFA(t *testing.T) {
 	}
 	if !a.Log.MFARequired || a.Log.MFASatisfiedBy != "federatedIdp" || !strings.Contains(a.Page.Text(), "done by federatedIdp") {
 		t.Fatalf("the printed link's sign-in is not MFA-satisfied by Portico (log: required %v, by %q):\n%s", a.Log.MFARequired, a.Log.MFASatisfiedBy, a)
+	}
+	// The root page links the same sign-in test.
+	res, err := http.Get(e.s.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(page), "/api/v1/openapi.json") {
+		t.Fatalf("Portico's root page: %d\n%s", res.StatusCode, page)
 	}
 	var printed strings.Builder
 	printDemo(&printed, e.info)

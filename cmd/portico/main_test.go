@@ -39,6 +39,16 @@ func TestDemoJSON(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", res, err)
 	}
+	// The root page links the demo's sign-in test and the emulator.
+	res, err = http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(page), "Sign-in test") || !strings.Contains(string(page), info["m365sim_view_url"].(string)) {
+		t.Fatalf("root page: %d\n%s", res.StatusCode, page)
+	}
 	req, _ := http.NewRequest("GET", url+"/api/v1/tenants/contoso/users?limit=10", nil)
 	req.Header.Set("Authorization", "Bearer "+info["api_token"].(string))
 	res, err = http.DefaultClient.Do(req)

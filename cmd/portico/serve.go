@@ -65,6 +65,8 @@ type serveConfig struct {
 	// insecureHTTPWSTrust accepts WS-Trust passwords although the public
 	// URL is http (development only).
 	insecureHTTPWSTrust bool
+	// homeLinks adds links to the root page (the demo's).
+	homeLinks func() []web.Link
 }
 
 // registerM365Allow adds --m365-allow-endpoint, shared by serve and the
@@ -216,6 +218,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		Handlers: handlers,
 		Bodies:   cfg.limits.bodies,
 		HSTS:     strings.HasPrefix(public, "https://"),
+		Home:     homeSections(public, cfg.homeLinks),
 	})
 	readHeader := cfg.limits.readHeader
 	if readHeader <= 0 {
