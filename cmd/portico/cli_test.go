@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/portico-idp/portico/internal/authn"
 )
@@ -329,5 +330,41 @@ func TestTOTPCode(t *testing.T) {
 	err := run(context.Background(), []string{"totp", "code", "--secret", "not base32!"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--secret") {
 		t.Fatalf("bad secret: %v", err)
+	}
+}
+
+// TestEnvironmentDocumented: the README's and the configuration
+// reference's tables name every variable Portico reads, and no other
+// PORTICO_ variable is documented as a setting (issue 10, item 2).
+func TestEnvironmentDocumented(t *testing.T) {
+	for _, doc := range []string{"../../README.md", "../../docs/operations.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for flag, v := range envVars {
+			if !strings.Contains(string(b), "`"+v+"`") {
+				t.Errorf("%s does not document %s (--%s)", doc, v, flag)
+			}
+		}
+		if !strings.Contains(string(b), "`"+tokenEnv+"`") {
+			t.Errorf("%s does not document %s", doc, tokenEnv)
+		}
+	}
+	// Every flag bound to a variable is in the table (or the emulator's).
+	for _, p := range commandPaths(newRoot(), nil) {
+		c, _, err := newRoot().Find(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			v := f.Annotations[envAnnotation]
+			if len(v) == 0 {
+				return
+			}
+			if envVars[f.Name] != v[0] && !strings.HasPrefix(v[0], "PORTICO_M365SIM_") {
+				t.Errorf("%v --%s reads %s, not in the table", p, f.Name, v[0])
+			}
+		})
 	}
 }
