@@ -314,7 +314,7 @@ Sign in to "Office 365" through Portico in a browser:
      "MFA: done by federatedIdp" (the link asks for MFA, as a Conditional Access policy would).
   ann.lee (same password) has no authenticator yet: Portico shows a QR code to enrol one.
 
-  Portico         %s      health /healthz
+  Portico         %s      (start page with these links; health /healthz)
   Metrics         %s   (Prometheus; loopback only)
   Admin API       %s/api/v1   (OpenAPI: /api/v1/openapi.json)
   Tenant          %s   (organization Contoso, principal name suffix @contoso.com)
