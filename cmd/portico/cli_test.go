@@ -71,6 +71,10 @@ func TestEveryHelp(t *testing.T) {
 			t.Errorf("completion %s: %v (%d bytes)", sh, err, c.Len())
 		}
 	}
+	var comp strings.Builder
+	if err := run(ctx, []string{"__complete", "user", "list", "--output", ""}, &comp, io.Discard); err != nil || !strings.Contains(comp.String(), "table\njson\n") {
+		t.Errorf("completion of --output: %q, %v", comp.String(), err)
+	}
 	// m365sim takes GNU flags and its documented variables.
 	var sim strings.Builder
 	run(ctx, []string{"m365sim", "--help"}, &sim, io.Discard)
@@ -366,5 +370,63 @@ func TestEnvironmentDocumented(t *testing.T) {
 				t.Errorf("%v --%s reads %s, not in the table", p, f.Name, v[0])
 			}
 		})
+	}
+}
+
+// withStdin makes os.Stdin read s for the rest of the test.
+func withStdin(t *testing.T, s string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString(s)
+	w.Close()
+	old := os.Stdin
+	os.Stdin = r
+	t.Cleanup(func() { os.Stdin = old; r.Close() })
+}
+
+// TestPasswordsFromStdin: user create --password-stdin and set-password
+// read the first line of standard input, on the database and through the
+// API alike; the password then signs in.
+func TestPasswordsFromStdin(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var tok strings.Builder
+	if err := run(ctx, []string{"token", "create", "--global", "--data-dir", dir}, &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startTestServer(t, serveConfig{store: storeFlags{dataDir: dir}})
+	t.Setenv("PORTICO_TOKEN", strings.TrimSpace(tok.String()))
+	if err := run(ctx, []string{"tenant", "create", "--slug", "acme", "--suffix", "acme.example", "--data-dir", dir}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []struct {
+		name  string
+		where []string
+	}{{"direct", []string{"--data-dir", dir}}, {"remote", []string{"--server", s.URL}}} {
+		user := "user-" + mode.name
+		withStdin(t, "first password one\n")
+		if err := run(ctx, append([]string{"user", "create", "--tenant", "acme", "--username", user, "--password-stdin"}, mode.where...), io.Discard, io.Discard); err != nil {
+			t.Fatalf("%s: user create: %v", mode.name, err)
+		}
+		tn, _ := s.Store.GetTenantBySlug(ctx, "acme")
+		if _, err := s.Signin.CheckPassword(ctx, tn.ID, user, "first password one", "192.0.2.1"); err != nil {
+			t.Fatalf("%s: the first password does not sign in: %v", mode.name, err)
+		}
+		withStdin(t, "second password two\r\n")
+		var out strings.Builder
+		if err := run(ctx, append([]string{"user", "set-password", "--tenant", "acme", "--user", user}, mode.where...), &out, io.Discard); err != nil {
+			t.Fatalf("%s: set-password: %v", mode.name, err)
+		}
+		if _, err := s.Signin.CheckPassword(ctx, tn.ID, user, "second password two", "192.0.2.1"); err != nil {
+			t.Fatalf("%s: the new password does not sign in: %v (%s)", mode.name, err, out.String())
+		}
+		withStdin(t, "short\n")
+		err := run(ctx, append([]string{"user", "set-password", "--tenant", "acme", "--user", user}, mode.where...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "password") || !strings.Contains(err.Error(), "8 characters") {
+			t.Fatalf("%s: short password: %v", mode.name, err)
+		}
 	}
 }

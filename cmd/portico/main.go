@@ -136,6 +136,9 @@ func leaf(name, summary string, build func(fs *pflag.FlagSet) runFunc) *cobra.Co
 	act := build(c.Flags())
 	serverEnv(c.Flags())
 	c.Flags().SortFlags = false
+	if c.Flags().Lookup("output") != nil {
+		c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	}
 	c.RunE = func(c *cobra.Command, _ []string) error {
 		return act(c.Context(), c.OutOrStdout(), c.ErrOrStderr())
 	}
