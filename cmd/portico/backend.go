@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -81,10 +80,4 @@ func (e *notFound) Error() string {
 		return fmt.Sprintf("%s %q not found", e.kind, e.name)
 	}
 	return fmt.Sprintf("%s %q not found in tenant %s", e.kind, e.name, e.tenant)
-}
-
-// isNotFound reports whether err is a notFound (tests, remote mapping).
-func isNotFound(err error) bool {
-	var nf *notFound
-	return errors.As(err, &nf)
 }
