@@ -66,7 +66,7 @@ func newRoot() *cobra.Command {
 	})
 	root.AddCommand(
 		leaf("serve", "Run the Portico server.", serveFlags),
-		leaf("demo", "Run Portico and an emulated Microsoft 365 tenant (m365sim) on a fresh temporary database, with demo data and the Office 365 application federated, until interrupted.", demoFlags),
+		leaf("demo", "Run Portico and an emulated Microsoft 365 tenant, seeded and federated, until interrupted. Both run on a fresh temporary database (m365sim in memory) with demo users, the Office 365 application and contoso.com federated; it prints a sign-in link, tokens and passwords.", demoFlags),
 		leaf("migrate", "Apply pending database migrations and exit.", migrateFlags),
 		m365simCmd(),
 		leaf("version", "Print the version.", func(fs *pflag.FlagSet) runFunc {
