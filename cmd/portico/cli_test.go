@@ -106,7 +106,11 @@ func TestWrongFlagReportedOnce(t *testing.T) {
 			t.Errorf("%v: %v; want a pointer to --help", args, err)
 		}
 	}
-	err := run(context.Background(), []string{"tenant", "frobnicate"}, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"m365sim", "-addr", "x"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "two dashes, --addr") {
+		t.Errorf("single-dash long flag: %v", err)
+	}
+	err = run(context.Background(), []string{"tenant", "frobnicate"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `unknown command "frobnicate"`) {
 		t.Errorf("unknown subcommand: %v", err)
 	}

@@ -62,6 +62,13 @@ func newRoot() *cobra.Command {
 	}
 	root.SetVersionTemplate("portico {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// "-addr" (Go's single-dash style, which m365sim used to take)
+		// reads as shorthand flags -a -d -d -r: say what was meant.
+		if _, word, ok := strings.Cut(err.Error(), "unknown shorthand flag: "); ok {
+			if _, arg, ok := strings.Cut(word, " in -"); ok && len(arg) > 1 && c.Flags().Lookup(arg) != nil {
+				return fmt.Errorf("unknown flag -%s: long flags take two dashes, --%s (see \"%s --help\")", arg, arg, c.CommandPath())
+			}
+		}
 		return fmt.Errorf("%w (see \"%s --help\")", err, c.CommandPath())
 	})
 	root.AddCommand(
