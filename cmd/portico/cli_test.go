@@ -587,3 +587,28 @@ func TestTokensAndAuditRemote(t *testing.T) {
 		t.Fatalf("revocations not audited:\n%s", out)
 	}
 }
+
+// TestAdministrationRunsAsOperator: every command that may call the
+// services on the database gets the operator's principal (the services
+// refuse a call without one), and the commands that must not act as the
+// operator (the server, the demo, the emulator) do not.
+func TestAdministrationRunsAsOperator(t *testing.T) {
+	notAdmin := map[string]bool{"serve": true, "demo": true, "migrate": true, "m365sim": true, "version": true,
+		"totp code": true, "completion": true, "help": true}
+	for _, p := range commandPaths(newRoot(), nil) {
+		name := strings.Join(p, " ")
+		c, _, err := newRoot().Find(p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.HasSubCommands() || notAdmin[name] || notAdmin[p[0]] {
+			if !c.HasSubCommands() && administers(c) {
+				t.Errorf("%s runs as the operator", name)
+			}
+			continue
+		}
+		if !administers(c) {
+			t.Errorf("%s does not run as the operator", name)
+		}
+	}
+}
