@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/apps"
@@ -20,6 +16,7 @@ import (
 	"github.com/portico-idp/portico/internal/signing"
 	"github.com/portico-idp/portico/internal/storage"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
+	"github.com/spf13/pflag"
 )
 
 // services is what an administration command works with: the database and
@@ -41,10 +38,10 @@ type adminFlags struct {
 	m365Allow stringList
 }
 
-func (a *adminFlags) register(fs *flag.FlagSet) {
+func (a *adminFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&a.tenant, "tenant", "", "tenant slug (required)")
 	a.store.register(fs)
 	fs.StringVar(&a.masterKeyFile, "master-key-file", "", "master key file (as for serve)")
-	fs.StringVar(&a.tenant, "tenant", "", "tenant slug (required)")
 }
 
 func (a *adminFlags) open(ctx context.Context) (*services, error) {
@@ -70,7 +67,7 @@ func (a *adminFlags) open(ctx context.Context) (*services, error) {
 	if err != nil {
 		st.Close()
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("no tenant %q", a.tenant)
+			return nil, &notFound{kind: "tenant", name: a.tenant}
 		}
 		return nil, err
 	}
@@ -82,9 +79,9 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+func (l *stringList) Type() string       { return "strings" }
 
-func runAppCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("app create", "Add an Office 365 application to a tenant, with a new signing certificate; prints its id.", stderr)
+func appCreateFlags(fs *pflag.FlagSet) runFunc {
 	var af adminFlags
 	af.register(fs)
 	name := fs.String("name", "Office 365", "application name")
@@ -95,28 +92,27 @@ func runAppCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var domains stringList
 	fs.Var(&domains, "domain", "federated Microsoft 365 domain (repeatable)")
 	disabled := fs.Bool("disabled", false, "create the application disabled")
-	if err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		s, err := af.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.store.Close()
+		a := apps.Application{Kind: apps.KindOffice365, Name: *name, Enabled: !*disabled,
+			Office365: &apps.Office365Settings{LoginURL: *loginURL, Domains: apps.Domains(domains...)}}
+		if a.PolicyID, err = s.policyID(ctx, *policy); err != nil {
+			return err
+		}
+		if a.GroupIDs, err = s.groupIDs(ctx, groups); err != nil {
+			return err
+		}
+		a, err = s.admin.CreateApplication(ctx, s.tenant.ID, a)
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintln(stdout, a.ID)
+		return nil
 	}
-	s, err := af.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	a := apps.Application{Kind: apps.KindOffice365, Name: *name, Enabled: !*disabled,
-		Office365: &apps.Office365Settings{LoginURL: *loginURL, Domains: apps.Domains(domains...)}}
-	if a.PolicyID, err = s.policyID(ctx, *policy); err != nil {
-		return err
-	}
-	if a.GroupIDs, err = s.groupIDs(ctx, groups); err != nil {
-		return err
-	}
-	a, err = s.admin.CreateApplication(ctx, s.tenant.ID, a)
-	if err != nil {
-		return describe(err)
-	}
-	fmt.Fprintln(stdout, a.ID)
-	return nil
 }
 
 func (s *services) policyID(ctx context.Context, ref string) (string, error) {
@@ -165,121 +161,105 @@ func (s *services) groupIDs(ctx context.Context, refs []string) ([]string, error
 	return out, nil
 }
 
-func runAppList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("app list", "List a tenant's applications.", stderr)
+func appListFlags(fs *pflag.FlagSet) runFunc {
 	var af adminFlags
+	var out outputFlag
 	af.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	s, err := af.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	list, err := s.admin.ListApplications(ctx, s.tenant.ID)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tKIND\tENABLED\tCERTIFICATE THUMBPRINT")
-	for _, a := range list {
-		thumb := "-"
-		if c, err := currentCertificate(ctx, s, a.ID, apps.RoleCurrent); err == nil {
-			thumb = c.ThumbprintSHA1()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", a.ID, a.Name, a.Kind, a.Enabled, thumb)
-	}
-	return tw.Flush()
-}
-
-func runAppSetEnabled(enabled bool) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb := map[bool]string{true: "enable", false: "disable"}[enabled]
-	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		fs := flags("app "+verb, "Switch an application "+map[bool]string{true: "on", false: "off"}[enabled]+".", stderr)
-		var af adminFlags
-		af.register(fs)
-		id := fs.String("app", "", "application id (required)")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
+	out.register(fs)
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
 		s, err := af.open(ctx)
 		if err != nil {
 			return err
 		}
 		defer s.store.Close()
-		if _, err := s.admin.UpdateApplication(ctx, s.tenant.ID, *id, 0, func(a *apps.Application) error {
-			a.Enabled = enabled
-			return nil
-		}); err != nil {
-			return describe(err)
+		list, err := s.admin.ListApplications(ctx, s.tenant.ID)
+		if err != nil {
+			return fmt.Errorf("list applications of tenant %s: %w", s.tenant.Slug, err)
 		}
-		fmt.Fprintf(stdout, "application %s %sd\n", *id, verb)
-		return nil
+		type row struct {
+			ID         string `json:"id"`
+			Name       string `json:"name"`
+			Kind       string `json:"kind"`
+			Enabled    bool   `json:"enabled"`
+			Thumbprint string `json:"certificateThumbprint"`
+		}
+		items := []row{}
+		var rows [][]string
+		for _, a := range list {
+			r := row{ID: a.ID, Name: a.Name, Kind: string(a.Kind), Enabled: a.Enabled}
+			if c, err := currentCertificate(ctx, s, a.ID, apps.RoleCurrent); err == nil {
+				r.Thumbprint = c.ThumbprintSHA1()
+			}
+			items = append(items, r)
+			rows = append(rows, []string{r.ID, r.Name, r.Kind, fmt.Sprint(r.Enabled), r.Thumbprint})
+		}
+		return out.print(stdout, items, []string{"ID", "NAME", "KIND", "ENABLED", "CERTIFICATE THUMBPRINT"}, rows)
 	}
 }
 
-func runAppCertificate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("app certificate", "Print an application's current signing certificate (PEM by default) and its thumbprints on standard error. Upload the .cer to the Azure app registration (Certificates & secrets).", stderr)
+func appSetEnabledFlags(enabled bool) func(fs *pflag.FlagSet) runFunc {
+	verb := map[bool]string{true: "enable", false: "disable"}[enabled]
+	return func(fs *pflag.FlagSet) runFunc {
+		var af adminFlags
+		af.register(fs)
+		id := fs.String("app", "", "application id (required)")
+		return func(ctx context.Context, stdout, stderr io.Writer) error {
+			s, err := af.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.store.Close()
+			if _, err := s.admin.UpdateApplication(ctx, s.tenant.ID, *id, 0, func(a *apps.Application) error {
+				a.Enabled = enabled
+				return nil
+			}); err != nil {
+				return describe(s.appNotFound(err, *id))
+			}
+			fmt.Fprintf(stdout, "application %s %sd\n", *id, verb)
+			return nil
+		}
+	}
+}
+
+func appCertificateFlags(fs *pflag.FlagSet) runFunc {
 	var af adminFlags
 	af.register(fs)
 	id := fs.String("app", "", "application id (required)")
 	format := fs.String("format", "pem", "pem or cer (DER)")
 	next := fs.Bool("next", false, "the next certificate (rollover) instead of the current one")
-	if err := parse(fs, args); err != nil {
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		s, err := af.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.store.Close()
+		role := apps.RoleCurrent
+		if *next {
+			role = apps.RoleNext
+		}
+		c, err := currentCertificate(ctx, s, *id, role)
+		if err != nil {
+			return describe(s.appNotFound(err, *id))
+		}
+		fmt.Fprintf(stderr, "thumbprint (SHA-1): %s\nthumbprint (SHA-256): %s\nvalid until: %s\n", c.ThumbprintSHA1(), c.ThumbprintSHA256(), c.Cert.NotAfter.Format("2006-01-02"))
+		switch *format {
+		case "pem":
+			_, err = stdout.Write(c.PEM())
+		case "cer", "der":
+			_, err = stdout.Write(c.DER())
+		default:
+			return errors.New("--format must be pem or cer")
+		}
 		return err
 	}
-	s, err := af.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	role := apps.RoleCurrent
-	if *next {
-		role = apps.RoleNext
-	}
-	c, err := currentCertificate(ctx, s, *id, role)
-	if err != nil {
-		return describe(err)
-	}
-	fmt.Fprintf(stderr, "thumbprint (SHA-1): %s\nthumbprint (SHA-256): %s\nvalid until: %s\n", c.ThumbprintSHA1(), c.ThumbprintSHA256(), c.Cert.NotAfter.Format("2006-01-02"))
-	switch *format {
-	case "pem":
-		_, err = stdout.Write(c.PEM())
-	case "cer", "der":
-		_, err = stdout.Write(c.DER())
-	default:
-		return errors.New("--format must be pem or cer")
-	}
-	return err
 }
 
-func runUserSetPassword(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("user set-password", "Set a user's password, read from the first line of standard input, and end all of the user's browser sessions.", stderr)
-	var af adminFlags
-	af.register(fs)
-	user := fs.String("user", "", "username or UPN (required)")
-	if err := parse(fs, args); err != nil {
-		return err
+// appNotFound says which application was not found, in the tenant's words.
+func (s *services) appNotFound(err error, id string) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return &notFound{kind: "application", name: id, tenant: s.tenant.Slug}
 	}
-	s, err := af.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	u, err := s.signin.FindUser(ctx, s.tenant.ID, *user)
-	if err != nil {
-		return fmt.Errorf("user %q: %w", *user, err)
-	}
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && line == "" {
-		return errors.New("give the password on standard input")
-	}
-	if err := s.signin.SetPassword(ctx, s.tenant.ID, u.ID, strings.TrimRight(line, "\r\n")); err != nil {
-		return describe(err)
-	}
-	fmt.Fprintf(stdout, "password of %s set; their browser sessions were ended\n", u.UPN)
-	return nil
+	return err
 }
 
 // currentCertificate returns the public part of an application's

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -12,29 +11,24 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/portico-idp/portico/internal/admin"
+	"github.com/spf13/pflag"
+
 	"github.com/portico-idp/portico/internal/audit"
 	"github.com/portico-idp/portico/internal/storage"
-	"github.com/portico-idp/portico/internal/storage/sqlstore"
 )
 
 // auditFlags are the filters of "audit list" and "audit export", the same
-// as the API's.
+// as the API's (GET /api/v1/audit and /api/v1/audit/export).
 type auditFlags struct {
-	store                storeFlags
+	backend              backendFlags
 	tenant               string
 	since, until         string
 	actor, action        string
 	objectType, objectID string
 	user, outcome        string
-	asJSON               bool
-	limit                int
-	cursor               string
-	withPaging           bool
 }
 
-func (a *auditFlags) register(fs *flag.FlagSet) {
-	a.store.register(fs)
+func (a *auditFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&a.tenant, "tenant", "", "only this tenant's events (slug; default: every tenant's, and installation-wide ones)")
 	fs.StringVar(&a.since, "since", "", "from this time on: RFC 3339 (2025-01-31T00:00:00Z) or an age (90m, 24h, 7d)")
 	fs.StringVar(&a.until, "until", "", "before this time: RFC 3339 or an age")
@@ -44,11 +38,6 @@ func (a *auditFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.objectID, "object-id", "", "the object's id")
 	fs.StringVar(&a.user, "user", "", "events about a user: id or username (sign-ins included)")
 	fs.StringVar(&a.outcome, "outcome", "", "success or failure")
-	if a.withPaging {
-		fs.IntVar(&a.limit, "limit", 50, "events per page (at most 1000)")
-		fs.StringVar(&a.cursor, "cursor", "", "continue after the previous page (its last line says how)")
-		fs.BoolVar(&a.asJSON, "json", false, "print each event as a JSON line instead of a table")
-	}
 }
 
 // when reads an RFC 3339 time or an age ("7d", "24h") before now.
@@ -70,97 +59,101 @@ func when(flagName, v string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--%s %q: give an RFC 3339 time (2025-01-31T00:00:00Z) or an age (90m, 24h, 7d)", flagName, v)
 }
 
-// open returns the store, the service and the filter.
-func (a *auditFlags) open(ctx context.Context) (*sqlstore.Store, *admin.Service, audit.Filter, error) {
-	var f audit.Filter
+// query checks the filters and returns them as a query.
+func (a *auditFlags) query() (auditQuery, error) {
+	q := auditQuery{Tenant: a.tenant, Actor: a.actor, Action: a.action, ObjectType: a.objectType, ObjectID: a.objectID, User: a.user}
 	now := time.Now().UTC()
 	var err error
-	if f.Since, err = when("since", a.since, now); err != nil {
-		return nil, nil, f, err
+	if q.Since, err = when("since", a.since, now); err != nil {
+		return q, err
 	}
-	if f.Until, err = when("until", a.until, now); err != nil {
-		return nil, nil, f, err
+	if q.Until, err = when("until", a.until, now); err != nil {
+		return q, err
 	}
-	f.Actor, f.Action, f.ObjectType, f.ObjectID, f.User = a.actor, a.action, a.objectType, a.objectID, a.user
-	if f.Outcome = audit.Outcome(a.outcome); f.Outcome != "" && !f.Outcome.Valid() {
-		return nil, nil, f, fmt.Errorf("--outcome must be success or failure, not %q", a.outcome)
+	if q.Outcome = audit.Outcome(a.outcome); q.Outcome != "" && !q.Outcome.Valid() {
+		return q, fmt.Errorf("--outcome must be success or failure, not %q", a.outcome)
 	}
-	st, err := a.store.open(ctx, nil)
-	if err != nil {
-		return nil, nil, f, err
-	}
-	if f.TenantID, err = tenantIDFor(ctx, st, a.tenant); err != nil {
-		st.Close()
-		return nil, nil, f, err
-	}
-	return st, admin.New(st), f, nil
+	return q, nil
 }
 
-func runAuditList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("audit list", "List audit log events, newest first: changes by tokens, administrators, operators and jobs, and sign-ins with the reason of each failure.", stderr)
-	af := auditFlags{withPaging: true}
+func auditListFlags(fs *pflag.FlagSet) runFunc {
+	var af auditFlags
+	var out outputFlag
 	af.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if af.limit < 1 || af.limit > storage.MaxLimit {
-		return fmt.Errorf("--limit must be from 1 to %d", storage.MaxLimit)
-	}
-	st, svc, f, err := af.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	evs, next, err := svc.AuditEvents(ctx, f, storage.Page{Limit: af.limit, Cursor: af.cursor})
-	if err != nil {
-		return describe(err)
-	}
-	if af.asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, e := range evs {
-			if err := enc.Encode(e); err != nil {
+	limit := fs.Int("limit", 50, fmt.Sprintf("events per page (at most %d)", storage.MaxLimit))
+	cursor := fs.String("cursor", "", "continue after the previous page (standard error says how)")
+	out.register(fs)
+	// --json is the flag of the first release: one JSON object a line.
+	asJSON := fs.Bool("json", false, "print each event as a JSON line (NDJSON)")
+	fs.MarkHidden("json")
+	af.backend.register(fs)
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		if *limit < 1 || *limit > storage.MaxLimit {
+			return fmt.Errorf("--limit must be from 1 to %d", storage.MaxLimit)
+		}
+		q, err := af.query()
+		if err != nil {
+			return err
+		}
+		return withBackend(ctx, &af.backend, func(b backend) error {
+			evs, next, err := b.AuditEvents(ctx, q, *limit, *cursor)
+			if err != nil {
 				return err
 			}
-		}
-	} else if err := printAudit(ctx, stdout, st, evs); err != nil {
-		return err
+			switch {
+			case *asJSON:
+				enc := json.NewEncoder(stdout)
+				for _, e := range evs {
+					if err := enc.Encode(e); err != nil {
+						return err
+					}
+				}
+			case out == "json":
+				if err := out.print(stdout, nonNil(evs), nil, nil); err != nil {
+					return err
+				}
+			default:
+				if err := printAudit(ctx, stdout, b, evs); err != nil {
+					return err
+				}
+			}
+			if next != "" {
+				fmt.Fprintf(stderr, "more events: add --cursor %s\n", next)
+			}
+			return nil
+		})
 	}
-	if next != "" {
-		fmt.Fprintf(stderr, "more events: add --cursor %s\n", next)
-	}
-	return nil
 }
 
-func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("audit export", "Write every matching audit log event to standard output as NDJSON (one JSON object a line), oldest first: for a SIEM or an archive before the retention purge.", stderr)
+func auditExportFlags(fs *pflag.FlagSet) runFunc {
 	var af auditFlags
 	af.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
+	af.backend.register(fs)
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		q, err := af.query()
+		if err != nil {
+			return err
+		}
+		return withBackend(ctx, &af.backend, func(b backend) error {
+			return b.ExportAudit(ctx, q, stdout)
+		})
 	}
-	st, svc, f, err := af.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	enc := json.NewEncoder(stdout)
-	return svc.ExportAudit(ctx, f, func(e audit.Event) error { return enc.Encode(e) })
 }
 
 // printAudit writes events as a table, one line each, with the changed
 // fields after the object.
-func printAudit(ctx context.Context, w io.Writer, st storage.Storage, evs []audit.Event) error {
+func printAudit(ctx context.Context, w io.Writer, b backend, evs []audit.Event) error {
 	slugs := map[string]string{"": "-"}
+	if ts, err := b.ListTenants(ctx); err == nil {
+		for _, t := range ts {
+			slugs[t.ID] = t.Slug
+		}
+	}
 	slug := func(id string) string {
 		if s, ok := slugs[id]; ok {
 			return s
 		}
-		s := id // a deleted tenant keeps its id
-		if t, err := st.GetTenant(ctx, id); err == nil {
-			s = t.Slug
-		}
-		slugs[id] = s
-		return s
+		return id // a deleted tenant, or one out of the token's reach, keeps its id
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tTENANT\tACTOR\tACTION\tOBJECT\tOUTCOME\tADDRESS\tDETAILS")

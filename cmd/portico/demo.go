@@ -9,11 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+
+	"github.com/spf13/pflag"
 
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
+	"github.com/portico-idp/portico/internal/idp/endpoints"
 	"github.com/portico-idp/portico/internal/m365sim"
+	"github.com/portico-idp/portico/internal/web"
 )
 
 // demoInfo is what "portico demo --json" prints once everything is ready.
@@ -66,60 +71,68 @@ const (
 	demoAdminPass   = "Admin-demo-1"
 )
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("demo", "Run Portico and an emulated Microsoft 365 tenant (m365sim) on a fresh temporary database, with demo data, the Office 365 application federated, until interrupted.", stderr)
+func demoFlags(fs *pflag.FlagSet) runFunc {
 	addr := fs.String("addr", "127.0.0.1:8080", "Portico's address (a free port is used when it is taken)")
 	simAddr := fs.String("m365sim-addr", "127.0.0.1:8443", "the emulator's address (a free port is used when it is taken)")
 	asJSON := fs.Bool("json", false, "print one JSON object with URLs and credentials on standard output once ready")
 	keep := fs.Bool("keep", false, "keep the temporary data directory on exit")
 	logLevel := fs.String("log-level", "warn", "server log level (logs go to standard error)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "portico-demo-")
-	if err != nil {
-		return err
-	}
-	if !*keep {
-		defer os.RemoveAll(dir)
-	}
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-
-	sim, err := startDemoSim(ctx, *simAddr, filepath.Join(dir, "m365sim-ca.pem"))
-	if err != nil {
-		return err
-	}
-	defer sim.Close()
-
-	cfg := demoServeConfig(dir, *addr, sim)
-	s, err := startServer(ctx, cfg, log)
-	if err != nil && strings.Contains(err.Error(), "address already in use") {
-		cfg.addr = "127.0.0.1:0"
-		s, err = startServer(ctx, cfg, log)
-	}
-	if err != nil {
-		return err
-	}
-	info, err := seedDemo(ctx, s, sim)
-	if err != nil {
-		s.close()
-		s.wait(ctx)
-		return fmt.Errorf("seed demo data: %w", err)
-	}
-	info.DataDir = dir
-	info.MetricsURL = s.MetricsURL
-	info.M365SimCAPEM = filepath.Join(dir, "m365sim-ca.pem")
-	if *asJSON {
-		if err := json.NewEncoder(stdout).Encode(info); err != nil {
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		dir, err := os.MkdirTemp("", "portico-demo-")
+		if err != nil {
 			return err
 		}
-	} else {
-		printDemo(stdout, info)
+		if !*keep {
+			defer os.RemoveAll(dir)
+		}
+		log, err := newLogger(stderr, *logLevel)
+		if err != nil {
+			return err
+		}
+
+		sim, err := startDemoSim(ctx, *simAddr, filepath.Join(dir, "m365sim-ca.pem"))
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+
+		cfg := demoServeConfig(dir, *addr, sim)
+		// The root page links the demo's pages once they are seeded.
+		var links atomic.Pointer[[]web.Link]
+		cfg.homeLinks = func() []web.Link {
+			if l := links.Load(); l != nil {
+				return *l
+			}
+			return nil
+		}
+		s, err := startServer(ctx, cfg, log)
+		if err != nil && strings.Contains(err.Error(), "address already in use") {
+			cfg.addr = "127.0.0.1:0"
+			s, err = startServer(ctx, cfg, log)
+		}
+		if err != nil {
+			return err
+		}
+		info, err := seedDemo(ctx, s, sim)
+		if err != nil {
+			s.close()
+			s.wait(ctx)
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		info.DataDir = dir
+		info.MetricsURL = s.MetricsURL
+		info.M365SimCAPEM = filepath.Join(dir, "m365sim-ca.pem")
+		l := demoLinks(info)
+		links.Store(&l)
+		if *asJSON {
+			if err := json.NewEncoder(stdout).Encode(info); err != nil {
+				return err
+			}
+		} else {
+			printDemo(stdout, info)
+		}
+		return s.wait(ctx)
 	}
-	return s.wait(ctx)
 }
 
 // demoServeConfig is how the demo (and the end-to-end tests) start
@@ -278,8 +291,21 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 	if info.HelpdeskAPIToken, _, err = svc.CreateAPIToken(ctx, t.ID, "demo-helpdesk", authz.Helpdesk); err != nil {
 		return info, err
 	}
-	info.SigninURL = sim.URL() + "/common/login?username=" + url.QueryEscape("john.smith@contoso.com")
+	// mfa=1 asks for MFA as a Conditional Access policy would (the
+	// emulator's "Require MFA" box), so that the emulator shows Portico's
+	// second factor satisfying it, as the printed steps say.
+	info.SigninURL = sim.URL() + "/common/login?" + url.Values{"username": {"john.smith@contoso.com"}, "mfa": {"1"}}.Encode()
 	return info, nil
+}
+
+// demoLinks are the root page's links to the demo's pages.
+func demoLinks(info demoInfo) []web.Link {
+	return []web.Link{
+		{Title: "Sign-in test", URL: info.SigninURL, Note: "Office 365 sign-in as john.smith through Portico, password " + demoPassword + ", MFA required"},
+		{Title: "Microsoft 365 emulator", URL: info.M365SimView, Note: "tenant view and sign-in log (self-signed certificate)"},
+		{Title: "WS-Federation metadata of the Office 365 application", URL: endpoints.FederationMetadata(info.PorticoURL, info.Tenant, info.AppID)},
+		{Title: "SAML 2.0 metadata of the Office 365 application", URL: endpoints.SAMLMetadata(info.PorticoURL, info.Tenant, info.AppID)},
+	}
 }
 
 func printDemo(w io.Writer, info demoInfo) {
@@ -291,11 +317,13 @@ Sign in to "Office 365" through Portico in a browser:
       or trust %s)
   2. Microsoft 365 sees that contoso.com is federated and sends you to Portico.
   3. Sign in as john.smith, password %s, then the code of TOTP secret %s
-     (add it to an authenticator app, or: oathtool --totp -b %s).
-  4. Portico posts the signed token back; Microsoft 365 shows who signed in, with MFA satisfied.
+     (add it to an authenticator app, or in another terminal: portico totp code --secret %s
+      — from the source checkout, go run ./cmd/portico totp code ...).
+  4. Portico posts the signed token back; Microsoft 365 shows who signed in, and
+     "MFA: done by federatedIdp" (the link asks for MFA, as a Conditional Access policy would).
   ann.lee (same password) has no authenticator yet: Portico shows a QR code to enrol one.
 
-  Portico         %s      health /healthz
+  Portico         %s      (start page with these links; health /healthz)
   Metrics         %s   (Prometheus; loopback only)
   Admin API       %s/api/v1   (OpenAPI: /api/v1/openapi.json)
   Tenant          %s   (organization Contoso, principal name suffix @contoso.com)
@@ -329,6 +357,9 @@ Federation tab from the command line (against this demo):
 Roles and the audit log (every change and every sign-in is recorded):
   curl -s -H 'Authorization: Bearer %s' '%s/api/v1/audit?limit=20'             # newest first
   curl -s -X DELETE -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s   # helpdesk: 403
+  PORTICO_TOKEN=%s portico audit list --server %s --since 1h           # the same, from the CLI
+  PORTICO_TOKEN=%s portico token list --server %s --tenant %s          # tokens and their roles
 `, info.APIToken, info.PorticoURL, info.Tenant, info.AppID, info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
-		info.APIToken, info.PorticoURL, info.HelpdeskAPIToken, info.PorticoURL, info.Tenant, info.AppID)
+		info.APIToken, info.PorticoURL, info.HelpdeskAPIToken, info.PorticoURL, info.Tenant, info.AppID,
+		info.APIToken, info.PorticoURL, info.APIToken, info.PorticoURL, info.Tenant)
 }

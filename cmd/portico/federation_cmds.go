@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/m365/federation"
+	"github.com/spf13/pflag"
 )
 
 // fedFlags are the flags of the Federation tab's commands.
@@ -27,7 +27,7 @@ type fedFlags struct {
 	asJSON    bool
 }
 
-func (f *fedFlags) register(fs *flag.FlagSet) {
+func (f *fedFlags) register(fs *pflag.FlagSet) {
 	f.adminFlags.register(fs)
 	registerM365Allow(fs, &f.m365Allow)
 	fs.StringVar(&f.app, "app", "", "application id (required)")
@@ -60,61 +60,52 @@ func (f *fedFlags) open(ctx context.Context) (*services, *federation.Service, ap
 	app, err := s.admin.GetApplication(ctx, s.tenant.ID, f.app)
 	if err != nil {
 		s.store.Close()
-		return nil, nil, app, fmt.Errorf("application %q: %w", f.app, err)
+		return nil, nil, app, s.appNotFound(err, f.app)
 	}
 	return s, federation.New(s.admin, keys, f.publicURL, federation.WithHTTPClient(client), federation.WithEndpoints(allow)), app, nil
 }
 
-func runFederation(verb string) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	summaries := map[string]string{
-		"verify":     "Verify Compatibility: check that a domain can be federated to the application, with what to fix.",
-		"federate":   "Federate a domain through Microsoft Graph (needs Federate automatically on; idempotent).",
-		"manual":     "Show the settings to federate a domain by hand, with the Graph request and the PowerShell command.",
-		"disconnect": "Disconnect Portico from a domain (defederate); needs Federate automatically off.",
-		"rollover":   "Roll the signing certificate over on every federated domain without interrupting sign-ins.",
-	}
-	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		fs := flags("federation "+verb, summaries[verb], stderr)
+func federationFlags(verb string) func(fs *pflag.FlagSet) runFunc {
+	return func(fs *pflag.FlagSet) runFunc {
 		var ff fedFlags
 		ff.register(fs)
 		domain := fs.String("domain", "", "managed domain (default: the application's first domain)")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		s, fed, app, err := ff.open(ctx)
-		if err != nil {
-			return err
-		}
-		defer s.store.Close()
-		if *domain == "" && verb != "rollover" {
-			if names := app.Office365.DomainNames(); len(names) > 0 {
-				*domain = names[0]
-			} else {
-				return errors.New("--domain is required: the application lists no domain")
+		return func(ctx context.Context, stdout, stderr io.Writer) error {
+			s, fed, app, err := ff.open(ctx)
+			if err != nil {
+				return err
 			}
+			defer s.store.Close()
+			if *domain == "" && verb != "rollover" {
+				if names := app.Office365.DomainNames(); len(names) > 0 {
+					*domain = names[0]
+				} else {
+					return errors.New("--domain is required: the application lists no domain")
+				}
+			}
+			var out any
+			var opErr error
+			switch verb {
+			case "verify":
+				out, opErr = fed.Verify(ctx, s.tenant, app, *domain)
+			case "federate":
+				out, opErr = fed.Federate(ctx, s.tenant, app, *domain)
+			case "disconnect":
+				out, opErr = fed.Disconnect(ctx, s.tenant, app, *domain)
+			case "manual":
+				out, opErr = fed.Manual(ctx, s.tenant, app, *domain)
+			case "rollover":
+				out, opErr = fed.Rollover(ctx, s.tenant, app)
+			}
+			if ff.asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				enc.Encode(out)
+			} else {
+				printFederation(stdout, out)
+			}
+			return opErr
 		}
-		var out any
-		var opErr error
-		switch verb {
-		case "verify":
-			out, opErr = fed.Verify(ctx, s.tenant, app, *domain)
-		case "federate":
-			out, opErr = fed.Federate(ctx, s.tenant, app, *domain)
-		case "disconnect":
-			out, opErr = fed.Disconnect(ctx, s.tenant, app, *domain)
-		case "manual":
-			out, opErr = fed.Manual(ctx, s.tenant, app, *domain)
-		case "rollover":
-			out, opErr = fed.Rollover(ctx, s.tenant, app)
-		}
-		if ff.asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			enc.Encode(out)
-		} else {
-			printFederation(stdout, out)
-		}
-		return opErr
 	}
 }
 
@@ -164,8 +155,7 @@ func printFederation(w io.Writer, v any) {
 	}
 }
 
-func runAppConfigure(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("app configure", "Change an Office 365 application's settings (only the flags given change).", stderr)
+func appConfigureFlags(fs *pflag.FlagSet) runFunc {
 	var af adminFlags
 	af.register(fs)
 	registerM365Allow(fs, &af.m365Allow)
@@ -176,7 +166,7 @@ func runAppConfigure(ctx context.Context, args []string, stdout, stderr io.Write
 	var domains stringList
 	fs.Var(&domains, "domain", "Microsoft 365 domain (repeatable; replaces the list; the first is the managed domain)")
 	several := fs.Bool("one-of-several", false, "the domains are several federated to this organization (each gets its own issuer)")
-	auto := fs.Bool("federate-automatically", true, "let Portico write the federation configuration (false: show manual settings)")
+	auto := fs.Bool("federate-automatically", false, "let Portico write the federation configuration (=false: show manual settings)")
 	protocol := fs.String("protocol", "", "wsFed or saml")
 	mfa := fs.String("mfa-behavior", "", "federatedIdpMfaBehavior:"+choices(apps.MFABehaviors))
 	prompt := fs.String("prompt-login-behavior", "", "promptLoginBehavior:"+choices(apps.PromptLoginBehaviors))
@@ -186,74 +176,73 @@ func runAppConfigure(ctx context.Context, args []string, stdout, stderr io.Write
 	msUser := fs.String("msonline-user", "", "Microsoft Online mode: the @….onmicrosoft.com administrator")
 	msPass := fs.Bool("msonline-password-stdin", false, "Microsoft Online mode: read the administrator's password from standard input")
 	graphSync := fs.Bool("use-graph-for-sync", false, "Microsoft Online mode: synchronize through Microsoft Graph")
-	enabled := fs.Bool("enabled", true, "enable or disable the application")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	s, err := af.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	var password string
-	if *msPass {
-		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-		if err != nil && line == "" {
-			return errors.New("give the password on standard input")
+	enabled := fs.Bool("enabled", false, "enable (--enabled) or disable (--enabled=false) the application")
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		set := map[string]bool{}
+		fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
+		s, err := af.open(ctx)
+		if err != nil {
+			return err
 		}
-		password = strings.TrimRight(line, "\r\n")
-	}
-	app, err := s.admin.UpdateApplication(ctx, s.tenant.ID, *id, 0, func(a *apps.Application) error {
-		if a.Office365 == nil {
-			a.Office365 = &apps.Office365Settings{}
-		}
-		o := a.Office365
-		str := func(name string, dst *string, v string) {
-			if set[name] {
-				*dst = v
-			}
-		}
-		str("mode", &o.Mode, *mode)
-		str("client-id", &o.ClientID, *clientID)
-		str("directory-id", &o.DirectoryID, *directoryID)
-		str("protocol", &o.Protocol, *protocol)
-		str("mfa-behavior", &o.MFABehavior, *mfa)
-		str("prompt-login-behavior", &o.PromptLoginBehavior, *prompt)
-		str("authority-url", &o.AuthorityURL, *authority)
-		str("graph-url", &o.GraphURL, *graphURL)
-		str("login-url", &o.LoginURL, *loginURL)
-		str("msonline-user", &o.MSOnlineUsername, *msUser)
-		if set["domain"] {
-			o.Domains = nil
-			for _, d := range domains {
-				o.Domains = append(o.Domains, apps.Domain{Name: strings.ToLower(d), OneOfSeveral: *several})
-			}
-		} else if set["one-of-several"] {
-			for i := range o.Domains {
-				o.Domains[i].OneOfSeveral = *several
-			}
-		}
-		if set["federate-automatically"] {
-			o.FederateAutomatically = auto
-		}
-		if set["use-graph-for-sync"] {
-			o.UseGraphForSync = *graphSync
-		}
-		if set["enabled"] {
-			a.Enabled = *enabled
-		}
+		defer s.store.Close()
+		var password string
 		if *msPass {
-			o.MSOnlinePasswordInput = password
+			line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return errors.New("give the password on standard input")
+			}
+			password = strings.TrimRight(line, "\r\n")
 		}
+		app, err := s.admin.UpdateApplication(ctx, s.tenant.ID, *id, 0, func(a *apps.Application) error {
+			if a.Office365 == nil {
+				a.Office365 = &apps.Office365Settings{}
+			}
+			o := a.Office365
+			str := func(name string, dst *string, v string) {
+				if set[name] {
+					*dst = v
+				}
+			}
+			str("mode", &o.Mode, *mode)
+			str("client-id", &o.ClientID, *clientID)
+			str("directory-id", &o.DirectoryID, *directoryID)
+			str("protocol", &o.Protocol, *protocol)
+			str("mfa-behavior", &o.MFABehavior, *mfa)
+			str("prompt-login-behavior", &o.PromptLoginBehavior, *prompt)
+			str("authority-url", &o.AuthorityURL, *authority)
+			str("graph-url", &o.GraphURL, *graphURL)
+			str("login-url", &o.LoginURL, *loginURL)
+			str("msonline-user", &o.MSOnlineUsername, *msUser)
+			if set["domain"] {
+				o.Domains = nil
+				for _, d := range domains {
+					o.Domains = append(o.Domains, apps.Domain{Name: strings.ToLower(d), OneOfSeveral: *several})
+				}
+			} else if set["one-of-several"] {
+				for i := range o.Domains {
+					o.Domains[i].OneOfSeveral = *several
+				}
+			}
+			if set["federate-automatically"] {
+				o.FederateAutomatically = auto
+			}
+			if set["use-graph-for-sync"] {
+				o.UseGraphForSync = *graphSync
+			}
+			if set["enabled"] {
+				a.Enabled = *enabled
+			}
+			if *msPass {
+				o.MSOnlinePasswordInput = password
+			}
+			return nil
+		})
+		if err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdout, "application %s updated (domains: %s)\n", app.ID, strings.Join(app.Office365.DomainNames(), ", "))
 		return nil
-	})
-	if err != nil {
-		return describe(err)
 	}
-	fmt.Fprintf(stdout, "application %s updated (domains: %s)\n", app.ID, strings.Join(app.Office365.DomainNames(), ", "))
-	return nil
 }
 
 // choices lists setting values with their sentences, for --help.

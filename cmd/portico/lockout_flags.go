@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"time"
 
 	"github.com/portico-idp/portico/internal/signin"
@@ -16,7 +16,7 @@ type lockoutFlags struct {
 	familiarDays int
 }
 
-func (f *lockoutFlags) register(fs *flag.FlagSet) {
+func (f *lockoutFlags) register(fs *pflag.FlagSet) {
 	d := signin.DefaultLimits
 	fs.Int64Var(&f.l.Unfamiliar, "lockout-threshold", d.Unfamiliar,
 		"failed passwords a user may have within --lockout-window from addresses where they have not signed in lately, before further attempts from such addresses are refused (second-factor codes are counted apart, against the same number)")

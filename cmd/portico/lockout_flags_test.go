@@ -6,15 +6,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/portico-idp/portico/internal/signin"
 )
 
 func TestLockoutFlags(t *testing.T) {
 	parseLockout := func(args ...string) (*lockoutFlags, error) {
-		fs := flags("serve", "", io.Discard)
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
 		var f lockoutFlags
 		f.register(fs)
-		if err := parse(fs, args); err != nil {
+		serverEnv(fs)
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if err := applyEnv(fs); err != nil {
 			return nil, err
 		}
 		return &f, f.check()

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -31,7 +29,7 @@ func TestDemoJSON(t *testing.T) {
 	if err := json.Unmarshal(line, &info); err != nil {
 		t.Fatalf("demo --json printed %q: %v", line, err)
 	}
-	for _, k := range []string{"portico_url", "tenant", "api_token", "global_api_token", "helpdesk_api_token", "metrics_url", "data_dir", "users"} {
+	for _, k := range []string{"portico_url", "tenant", "api_token", "global_api_token", "helpdesk_api_token", "metrics_url", "data_dir", "users", "signin_url", "app_id", "m365sim_view_url"} {
 		if _, ok := info[k]; !ok {
 			t.Errorf("demo JSON lacks %q", k)
 		}
@@ -40,6 +38,16 @@ func TestDemoJSON(t *testing.T) {
 	res, err := http.Get(url + "/healthz")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", res, err)
+	}
+	// The root page links the demo's sign-in test and the emulator.
+	res, err = http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(page), "Sign-in test") || !strings.Contains(string(page), info["m365sim_view_url"].(string)) {
+		t.Fatalf("root page: %d\n%s", res.StatusCode, page)
 	}
 	req, _ := http.NewRequest("GET", url+"/api/v1/tenants/contoso/users?limit=10", nil)
 	req.Header.Set("Authorization", "Bearer "+info["api_token"].(string))
@@ -62,6 +70,18 @@ func TestDemoJSON(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusForbidden {
 		t.Fatalf("helpdesk token deleting the application: %d, want 403", res.StatusCode)
+	}
+	// The CLI lines the demo prints work against it: the tenant's tokens
+	// with their roles, and the audit log.
+	t.Setenv("PORTICO_TOKEN", info["api_token"].(string))
+	var tokens, events strings.Builder
+	if err := run(ctx, []string{"token", "list", "--server", url, "--tenant", "contoso"}, &tokens, io.Discard); err != nil ||
+		!strings.Contains(tokens.String(), "demo-helpdesk") || !strings.Contains(tokens.String(), "helpdesk") {
+		t.Fatalf("token list --server: %v\n%s", err, tokens.String())
+	}
+	if err := run(ctx, []string{"audit", "list", "--server", url, "--since", "1h"}, &events, io.Discard); err != nil ||
+		!strings.Contains(events.String(), "application.create") {
+		t.Fatalf("audit list --server: %v\n%s", err, events.String())
 	}
 	cancel()
 	select {
@@ -114,14 +134,14 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	var help strings.Builder
-	if err := run(ctx, []string{"serve", "--help"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+	if err := run(ctx, []string{"serve", "--help"}, &help, io.Discard); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
 	if !strings.Contains(help.String(), "$PORTICO_DATABASE_URL") || !strings.Contains(help.String(), "--public-url") {
 		t.Fatalf("serve --help: %s", help.String())
 	}
 	for _, c := range [][]string{{"tenant", "create", "--help"}, {"token", "create", "--help"}, {"demo", "--help"}, {"migrate", "--help"}, {"version", "--help"}} {
-		if err := run(ctx, c, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		if err := run(ctx, c, io.Discard, io.Discard); err != nil {
 			t.Errorf("%v: %v", c, err)
 		}
 	}
@@ -182,11 +202,15 @@ func TestTokenRolesAndAuditCommands(t *testing.T) {
 	}{
 		{[]string{"token", "create", "--tenant", "acme", "--role", "global"}, "global role is for all tenants"},
 		{[]string{"token", "create", "--tenant", "acme", "--role", "root"}, "tenantAdmin"},
-		{[]string{"token", "list"}, "--tenant"},
-		{[]string{"token", "delete", "--id", "nope"}, "no token"},
+		{[]string{"token", "create", "--tenant", "acme", "--role", "root"}, "--role: unknown role"},
+		{[]string{"token", "list", "--tenant", "acme", "--global"}, "--tenant"},
+		{[]string{"token", "delete", "--id", "nope"}, `token "nope" not found`},
+		{[]string{"token", "revoke", "--id", "nope"}, `token "nope" not found`},
 		{[]string{"audit", "list", "--since", "yesterday"}, "--since"},
 		{[]string{"audit", "list", "--outcome", "maybe"}, "--outcome"},
-		{[]string{"audit", "list", "--tenant", "nope"}, "no tenant"},
+		{[]string{"audit", "list", "--limit", "0"}, "--limit"},
+		{[]string{"audit", "list", "--tenant", "nope"}, `tenant "nope" not found`},
+		{[]string{"audit", "export", "--tenant", "nope"}, `tenant "nope" not found`},
 	} {
 		if err := run(ctx, c.args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v; want an error saying %q", c.args, err, c.want)
@@ -196,8 +220,16 @@ func TestTokenRolesAndAuditCommands(t *testing.T) {
 	if !strings.Contains(list, "desk") || !strings.Contains(list, "helpdesk") || strings.Contains(list, "ptc_") {
 		t.Fatalf("token list:\n%s", list)
 	}
-	if g := runOK("token", "list", "--global"); !strings.Contains(g, "auditor") || !strings.Contains(g, "readOnly") {
-		t.Fatalf("token list --global:\n%s", g)
+	// The tokens for all tenants: with --global, and by default.
+	for _, args := range [][]string{{"token", "list", "--global"}, {"token", "list"}} {
+		if g := runOK(args...); !strings.Contains(g, "auditor") || !strings.Contains(g, "readOnly") || strings.Contains(g, "desk ") {
+			t.Fatalf("%v:\n%s", args, g)
+		}
+	}
+	var listed []tokenInfo
+	if err := json.Unmarshal([]byte(runOK("token", "list", "--tenant", "acme", "-o", "json")), &listed); err != nil ||
+		len(listed) != 1 || listed[0].Role != "helpdesk" || listed[0].Tenant != "acme" {
+		t.Fatalf("token list -o json: %+v, %v", listed, err)
 	}
 
 	// The operator's changes are in the audit log under its name.
@@ -218,6 +250,12 @@ func TestTokenRolesAndAuditCommands(t *testing.T) {
 	if len(lines) != 2 || lines[0]["action"] != "token.create" || lines[0]["object"].(map[string]any)["name"] != "auditor" {
 		t.Fatalf("token events, newest first: %v", lines)
 	}
+	// -o json is one JSON array of the same events.
+	var arr []map[string]any
+	if err := json.Unmarshal([]byte(runOK("audit", "list", "-o", "json", "--action", "token.*", "--since", "1h")), &arr); err != nil ||
+		len(arr) != 2 || arr[1]["object"].(map[string]any)["name"] != "desk" {
+		t.Fatalf("audit list -o json: %v, %v", arr, err)
+	}
 	var more strings.Builder
 	if err := run(ctx, []string{"audit", "list", "--limit", "1"}, io.Discard, &more); err != nil || !strings.Contains(more.String(), "--cursor") {
 		t.Fatalf("paging hint: %v %q", err, more.String())
@@ -234,7 +272,9 @@ func TestTokenRolesAndAuditCommands(t *testing.T) {
 			id = f
 		}
 	}
-	if out := runOK("token", "delete", "--id", id); !strings.Contains(out, "revoked") {
+	// "token delete" is the first release's name of "token revoke"; the
+	// token is found by its id alone, as before.
+	if out := runOK("token", "delete", "--id", id); !strings.Contains(out, "revoked") || !strings.Contains(out, "desk") {
 		t.Fatalf("delete: %q", out)
 	}
 	if out := runOK("audit", "list", "--action", "token.delete"); !strings.Contains(out, "desk") {
@@ -261,5 +301,11 @@ func TestAuditRetentionFlag(t *testing.T) {
 	if err := run(context.Background(), []string{"serve", "--audit-retention", "0", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil ||
 		!strings.Contains(err.Error(), "audit-retention") {
 		t.Fatalf("serve --audit-retention 0: %v", err)
+	}
+	// The variable is read as the flag is, and refused in the same words.
+	t.Setenv("PORTICO_AUDIT_RETENTION", "0")
+	if err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "PORTICO_AUDIT_RETENTION") || !strings.Contains(err.Error(), "at least one day") {
+		t.Fatalf("PORTICO_AUDIT_RETENTION=0 portico serve: %v", err)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"net"
@@ -69,6 +69,8 @@ type serveConfig struct {
 	insecureHTTPWSTrust bool
 	// auditRetention is how long audit events are kept, in days.
 	auditRetention retentionDays
+	// homeLinks adds links to the root page (the demo's).
+	homeLinks func() []web.Link
 }
 
 // defaultAuditRetention keeps a year of audit events, the period most
@@ -79,6 +81,9 @@ const defaultAuditRetention = 365
 type retentionDays int
 
 func (d *retentionDays) String() string { return strconv.Itoa(int(*d)) + "d" }
+
+// Type names the value in the help screen.
+func (d *retentionDays) Type() string { return "days" }
 
 func (d *retentionDays) Set(v string) error {
 	n, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
@@ -107,7 +112,7 @@ func (d retentionDays) days() int {
 // registerM365Allow adds --m365-allow-endpoint, shared by serve and the
 // administration commands that change or use an application's Microsoft
 // endpoints.
-func registerM365Allow(fs *flag.FlagSet, dst *stringList) {
+func registerM365Allow(fs *pflag.FlagSet, dst *stringList) {
 	fs.Var(dst, "m365-allow-endpoint", "HOST[:PORT] (repeatable, or comma-separated) that applications may use as Microsoft Entra or Graph endpoint besides Microsoft's clouds, e.g. an m365sim at 127.0.0.1:8443; the port defaults to 443")
 }
 
@@ -253,6 +258,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		Handlers: handlers,
 		Bodies:   cfg.limits.bodies,
 		HSTS:     strings.HasPrefix(public, "https://"),
+		Home:     homeSections(public, cfg.homeLinks),
 	})
 	readHeader := cfg.limits.readHeader
 	if readHeader <= 0 {
@@ -382,8 +388,7 @@ func (s *server) wait(ctx context.Context) error {
 	return err
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("serve", "Run the Portico server.", stderr)
+func serveFlags(fs *pflag.FlagSet) runFunc {
 	var cfg serveConfig
 	cfg.store.register(fs)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
@@ -399,39 +404,38 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&cfg.auditRetention, "audit-retention", "how long audit log events are kept, in days (365, 365d or 8760h); older ones are deleted every 6 hours, and the database refuses to delete younger ones")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key that encrypts secrets at rest (default with SQLite: DATA-DIR/master.key, created on first start; required with PostgreSQL, the same file on every node)")
 	cfg.lockout.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := cfg.lockout.check(); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, cfg.logLevel)
-	if err != nil {
-		return err
-	}
-	// SIGHUP reloads the TLS certificate (after a renewal) in place. It is
-	// caught from before the server starts: its default action ends the
-	// process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	s, err := startServer(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				s.reloadTLS()
-			case <-done:
-				return
-			}
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		if err := cfg.lockout.check(); err != nil {
+			return err
 		}
-	}()
-	return s.wait(ctx)
+		log, err := newLogger(stderr, cfg.logLevel)
+		if err != nil {
+			return err
+		}
+		// SIGHUP reloads the TLS certificate (after a renewal) in place. It is
+		// caught from before the server starts: its default action ends the
+		// process.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		s, err := startServer(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-hup:
+					s.reloadTLS()
+				case <-done:
+					return
+				}
+			}
+		}()
+		return s.wait(ctx)
+	}
 }
 
 // loadKeyring loads the master key that seals private keys and TOTP

@@ -373,8 +373,8 @@ func TestServeMetricsListener(t *testing.T) {
 	}
 	// The flag's default is loopback.
 	var help strings.Builder
-	run(context.Background(), []string{"serve", "--help"}, io.Discard, &help)
-	if !strings.Contains(help.String(), `(default "127.0.0.1:9464") [$PORTICO_METRICS_ADDR]`) ||
+	run(context.Background(), []string{"serve", "--help"}, &help, io.Discard)
+	if !strings.Contains(help.String(), `[$PORTICO_METRICS_ADDR] (default "127.0.0.1:9464")`) ||
 		!strings.Contains(help.String(), "$PORTICO_TLS_CERT") || !strings.Contains(help.String(), "$PORTICO_TLS_KEY") {
 		t.Fatalf("serve --help: %s", help.String())
 	}

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/portico-idp/portico/internal/storage/postgres"
 	"github.com/portico-idp/portico/internal/storage/sqlite"
@@ -18,7 +19,7 @@ type storeFlags struct {
 	databaseURL string
 }
 
-func (s *storeFlags) register(fs *flag.FlagSet) {
+func (s *storeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data-dir", "./portico-data", "directory of the embedded SQLite database and local state")
 	fs.StringVar(&s.databaseURL, "database-url", "", "PostgreSQL URL (postgres://user@host:5432/db); when set, used instead of SQLite")
 }

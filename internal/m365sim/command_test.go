@@ -95,7 +95,7 @@ func TestCommandFlags(t *testing.T) {
 	if err := Command(context.Background(), []string{"--help"}, &out, &errb); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, f := range []string{"-addr", "-http", "-cert-out", "-seed", "-state", "PORTICO_M365SIM_"} {
+	for _, f := range []string{"--addr", "--http", "--cert-out", "--seed", "--state", "PORTICO_M365SIM_"} {
 		if !strings.Contains(errb.String(), f) {
 			t.Errorf("usage lacks %s:\n%s", f, errb.String())
 		}

@@ -44,6 +44,8 @@ type Config struct {
 	// HSTS adds Strict-Transport-Security to every response; set it when
 	// the public URL is https.
 	HSTS bool
+	// Home lists the root page's links (nil: the root answers 404).
+	Home func(ctx context.Context) []HomeSection
 }
 
 // hstsValue asks browsers to use https only for two years, subdomains
@@ -69,6 +71,9 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if cfg.Home != nil {
+		mux.HandleFunc("GET /{$}", homeHandler(cfg.Home))
+	}
 	for _, h := range cfg.Handlers {
 		h.Register(mux)
 	}

@@ -228,6 +228,12 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 			err = h.signin.CheckSecondFactor(ctx, u, code, clientAddr(r))
 		} else {
 			recovery, err = h.signin.ConfirmEnrolment(ctx, flow.ID, u, flow.PendingTOTP, code, clientAddr(r))
+			if errors.Is(err, signin.ErrInvalidCode) {
+				// The enrolment page has no recovery code field: the
+				// codes are only handed out once this step succeeds.
+				h.showApp(w, r, t, flow, &app, enrolCodeInvalid, http.StatusUnauthorized)
+				return
+			}
 		}
 		if msg, status := failure(err); msg != "" {
 			h.recordSignin(r, t, app, flow, u.Username, u, err)
@@ -290,6 +296,9 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	// which the step check above answers with the current page.
 	h.showApp(w, r, t, saved, &app, notice, http.StatusOK)
 }
+
+// enrolCodeInvalid answers a wrong first code on the enrolment page.
+const enrolCodeInvalid = "That code is not valid. Enter the six-digit code your authenticator app shows now for this account (it changes every 30 seconds); if it keeps failing, check that your phone's clock is set automatically."
 
 // sessionEndedNotice tells a person why the password is asked again.
 const sessionEndedNotice = "Your session has ended. Enter your password again to continue."
