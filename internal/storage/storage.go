@@ -181,6 +181,7 @@ type Storage interface {
 
 	SigninStorage
 	ApplicationStorage
+	SyncStorage
 }
 
 // SigninStorage persists what sign-in needs, shared by every node.

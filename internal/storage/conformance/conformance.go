@@ -47,6 +47,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"ReleaseHit", testReleaseHit},
 		{"FamiliarAddresses", testFamiliarAddresses},
 		{"Applications", testApplications},
+		{"Sync", testSync},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
