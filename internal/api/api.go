@@ -19,6 +19,7 @@ import (
 	"github.com/portico-idp/portico/internal/apitoken"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/m365/federation"
+	m365sync "github.com/portico-idp/portico/internal/m365/sync"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage"
 )
@@ -39,12 +40,16 @@ type API struct {
 	svc    *admin.Service
 	signin *signin.Service
 	fed    *federation.Service
+	sync   *m365sync.Service
 	store  storage.Storage
 	log    *slog.Logger
 }
 
 // WithFederation adds the Federation tab's operations.
 func (a *API) WithFederation(f *federation.Service) *API { a.fed = f; return a }
+
+// WithSync adds the Synchronization tab's runs.
+func (a *API) WithSync(s *m365sync.Service) *API { a.sync = s; return a }
 
 // New returns the API over svc; sign (may be nil in tests of the
 // directory alone) serves password and authenticator operations.
@@ -66,7 +71,7 @@ type Route struct {
 func (a *API) Routes() []Route {
 	const v1 = "/api/v1"
 	const t = v1 + "/tenants/{tenant}"
-	return []Route{
+	return append([]Route{
 		{"GET", v1 + "/openapi.json", a.openAPI},
 		{"GET", v1 + "/tenants", a.global(a.listTenants)},
 		{"POST", v1 + "/tenants", a.global(a.createTenant)},
@@ -122,7 +127,7 @@ func (a *API) Routes() []Route {
 		{"GET", t + "/policies/{id}", a.inTenant(a.getPolicy)},
 		{"PATCH", t + "/policies/{id}", a.inTenant(a.patchPolicy)},
 		{"DELETE", t + "/policies/{id}", a.inTenant(a.deletePolicy)},
-	}
+	}, a.syncRoutes(t)...)
 }
 
 // Register adds the API's routes to mux, plus a catch-all that answers

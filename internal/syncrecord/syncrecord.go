@@ -122,8 +122,8 @@ type Run struct {
 	// PlanMillis is how long planning took.
 	PlanMillis int64     `json:"planMillis"`
 	CreatedAt  time.Time `json:"createdAt"`
-	StartedAt  time.Time `json:"startedAt"`
-	FinishedAt time.Time `json:"finishedAt"`
+	StartedAt  time.Time `json:"startedAt,omitzero"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
 	Version    int64     `json:"-"`
 }
 
