@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -49,15 +50,21 @@ type env struct {
 	app    apps.Application
 	// progress, when set, sees every recorded batch of the runs.
 	progress func(runID string, done, failed int)
+	path     string
 }
 
 type envOpts struct {
+	// log receives the logs of the engine and of the Graph client.
+	log      *slog.Logger
 	seats    int
 	faults   m365sim.FaultConfig
 	mutate   func(*m365sim.SeedTenant)
 	sync     apps.Sync
 	clientID string
 }
+
+// dbPath is the SQLite file of an env (tests read it raw).
+func (e *env) dbPath() string { return e.path }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
@@ -97,7 +104,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"), sqlstore.Options{})
+	path := filepath.Join(t.TempDir(), "p.db")
+	st, err := sqlite.Open(ctx, path, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +117,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	adm := admin.New(st, admin.WithKeyring(kr), admin.WithMicrosoftEndpoints(allow))
-	e := &env{t: t, ctx: ctx, sim: sim, adm: adm, store: st}
+	e := &env{t: t, ctx: ctx, sim: sim, adm: adm, store: st, path: path}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
 	if e.tenant, e.org, err = adm.CreateTenant(ctx, "contoso", "Contoso", "@contoso.com"); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +143,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err := sim.RegisterAppCertificate(directoryID, o.clientID, keys.Current.Cert); err != nil {
 		t.Fatal(err)
 	}
-	fed := federation.New(adm, kr, "https://portico.example", federation.WithHTTPClient(sim.Client()), federation.WithEndpoints(allow))
+	fed := federation.New(adm, kr, "https://portico.example", federation.WithHTTPClient(sim.Client()), federation.WithEndpoints(allow), federation.WithLogger(o.log))
 	// Short backoffs keep fault tests quick; everything else is the
 	// production connection of both modes.
 	connect := func(ctx context.Context, t directory.Tenant, app apps.Application, observe func(graph.Retry)) (Graph, []string, error) {
@@ -142,7 +153,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 		return c, warn, nil
 	}
-	e.svc = New(st, connect, WithProgress(func(runID string, done, failed int) {
+	e.svc = New(st, connect, WithLogger(o.log), WithProgress(func(runID string, done, failed int) {
 		if e.progress != nil {
 			e.progress(runID, done, failed)
 		}
