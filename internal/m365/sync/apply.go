@@ -157,6 +157,9 @@ func (ap *applier) record(ctx context.Context, outs []syncrecord.OpOutcome) erro
 
 // batch sends one $batch and records its outcomes.
 func (ap *applier) batch(ctx context.Context, ops []PlannedOp) error {
+	if ctx.Err() != nil {
+		return ap.record(ctx, ap.skipAll(ops, "not sent: the run was cancelled; the next run plans it again"))
+	}
 	// Write down the intent to create before sending: if the answer is
 	// lost (a crash, a kill, a cancel), the next run knows these users may
 	// exist and finds them by their immutable id instead of creating twice.

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -134,4 +135,40 @@ func TestWritesThatTookEffectButFailed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCancelRecordedByAnotherNode: a cancel written to storage (by another
+// node, or a request this process did not start) stops the run at its next
+// progress write; the rerun converges.
+func TestCancelRecordedByAnotherNode(t *testing.T) {
+	e := newEnv(t, envOpts{sync: apps.Sync{ExportEnabled: true, DefaultLicense: "ENTERPRISEPACK", UsageLocation: "US"}})
+	var users []directory.User
+	for i := 0; i < 100; i++ {
+		users = append(users, e.user(fmt.Sprintf("user%03d", i)))
+	}
+	var once atomic.Bool
+	e.progress = func(runID string, _, _ int) {
+		if once.CompareAndSwap(false, true) {
+			// Progress writes of other batches may race this one: retry.
+			for {
+				_, err := e.store.UpdateSyncRun(e.ctx, e.tenant.ID, runID, func(r syncrecord.Run) (syncrecord.Run, error) {
+					r.CancelRequested = true
+					return r, nil
+				})
+				if !errors.Is(err, storage.ErrConflict) {
+					if err != nil {
+						t.Error(err)
+					}
+					break
+				}
+			}
+		}
+	}
+	r := e.run(RunOptions{})
+	e.progress = nil
+	if r.State != syncrecord.RunCancelled || r.Counts.Skipped == 0 || !r.CancelRequested {
+		t.Fatalf("run: %s %+v", r.State, r.Counts)
+	}
+	e.converge(2)
+	e.checkConverged(users)
 }

@@ -237,6 +237,10 @@ func (s *Service) update(ctx context.Context, run syncrecord.Run, fn func(*syncr
 
 // execute is the pipeline: desired → actual → plan → apply → record.
 func (s *Service) execute(ctx context.Context, run syncrecord.Run, o RunOptions) (syncrecord.Run, error) {
+	// A cancel recorded by another node (or by a request this process did
+	// not start) is seen when progress is written, about once a second.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	start := s.now()
 	var report []syncrecord.Issue
 	counts := syncrecord.Counts{}
@@ -383,7 +387,12 @@ func (s *Service) execute(ctx context.Context, run syncrecord.Run, o RunOptions)
 		c := counts
 		c.Done, c.Failed, c.Skipped = int(ap.done.Load()), int(ap.failed.Load()), int(ap.skip.Load())
 		c.Writes, c.Throttled = int(ap.writes.Load()), int(throttled.Load())
-		if _, err := s.update(ctx, run, func(r *syncrecord.Run) { r.Counts = c }); err != nil {
+		if _, err := s.update(ctx, run, func(r *syncrecord.Run) {
+			r.Counts = c
+			if r.CancelRequested {
+				cancel()
+			}
+		}); err != nil {
 			s.log.WarnContext(ctx, "synchronization progress not recorded", "run", run.ID, "err", err)
 		}
 	}
