@@ -38,7 +38,7 @@ const (
 // limits at scale 50) with the managed domain contoso.com, the federated
 // domain fabrikam.com and ENTERPRISEPACK seats.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	sim    *m365sim.Server
 	adm    *admin.Service
@@ -66,7 +66,7 @@ type envOpts struct {
 // dbPath is the SQLite file of an env (tests read it raw).
 func (e *env) dbPath() string { return e.path }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
 	fedCert, err := signing.Generate(signing.Options{CommonName: "Fabrikam IdP"})
