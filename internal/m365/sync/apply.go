@@ -28,6 +28,8 @@ type applier struct {
 	now      func() time.Time
 	// inFlight is how many batches are sent at once.
 	inFlight int
+	// pace spaces the batches under the write budget (gate.go).
+	pace *pacer
 	// onRecorded is called after each batch's outcomes are stored, with
 	// the number of operations recorded so far (progress, tests).
 	onRecorded func(done, failed int)
@@ -193,6 +195,14 @@ func (ap *applier) batch(ctx context.Context, ops []PlannedOp) error {
 			sent = append(sent, op)
 		}
 	}
+	if len(reqs) > 0 && ap.pace != nil {
+		if err := ap.pace.take(ctx, len(reqs)); err != nil {
+			for _, op := range sent {
+				outs = append(outs, syncrecord.OpOutcome{Seq: op.Seq, Result: syncrecord.OpSkipped, Error: "not sent: the run was cancelled; the next run plans it again", UpdatedAt: ap.now()})
+			}
+			reqs = nil
+		}
+	}
 	if len(reqs) > 0 {
 		res, err := ap.g.Batch(ctx, reqs)
 		if err != nil {
@@ -201,9 +211,14 @@ func (ap *applier) batch(ctx context.Context, ops []PlannedOp) error {
 				outs = append(outs, syncrecord.OpOutcome{Seq: op.Seq, Result: syncrecord.OpSkipped, Error: why, UpdatedAt: ap.now()})
 			}
 		} else {
+			calm := true
 			for i, r := range res {
 				ap.writes.Add(int64(max(1, r.Attempts)))
+				calm = calm && r.Attempts <= 1 && r.Status != 429
 				outs = append(outs, ap.outcome(ctx, sent[i], r))
+			}
+			if calm && ap.pace != nil {
+				ap.pace.ok()
 			}
 		}
 	}

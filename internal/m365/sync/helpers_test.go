@@ -147,7 +147,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 	// Short backoffs keep fault tests quick; everything else is the
 	// production connection of both modes.
 	connect := func(ctx context.Context, t directory.Tenant, app apps.Application, observe func(graph.Retry)) (Graph, []string, error) {
-		c, warn, err := fed.SyncGraph(ctx, t, app, graph.WithRetryObserver(observe), graph.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+		c, warn, err := fed.SyncGraph(ctx, t, app, graph.WithRetryObserver(observe), graph.WithMaxAttempts(30), graph.WithRetryBudget(10*time.Minute),
+			graph.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
 		if err != nil {
 			return nil, warn, err
 		}

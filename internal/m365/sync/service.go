@@ -42,7 +42,9 @@ type Connector func(ctx context.Context, t directory.Tenant, app apps.Applicatio
 // (federation.Service.SyncGraph).
 func FederationConnector(f *federation.Service) Connector {
 	return func(ctx context.Context, t directory.Tenant, app apps.Application, observe func(graph.Retry)) (Graph, []string, error) {
-		c, warn, err := f.SyncGraph(ctx, t, app, graph.WithRetryObserver(observe))
+		// A large export meets throttling for minutes: let each request
+		// wait out Retry-After longer than interactive calls do.
+		c, warn, err := f.SyncGraph(ctx, t, app, graph.WithRetryObserver(observe), graph.WithMaxAttempts(30), graph.WithRetryBudget(10*time.Minute))
 		if err != nil {
 			return nil, warn, err
 		}
@@ -271,9 +273,11 @@ func (s *Service) execute(ctx context.Context, run syncrecord.Run, o RunOptions)
 	}
 	set := app.Office365.Sync
 	var throttled atomic.Int64
+	hold := &pacer{now: s.now}
 	g, warnings, err := s.connect(ctx, t, app, func(r graph.Retry) {
 		if r.Status == 429 {
 			throttled.Add(1)
+			hold.hold(r.Wait)
 		}
 	})
 	for _, w := range warnings {
@@ -371,7 +375,7 @@ func (s *Service) execute(ctx context.Context, run syncrecord.Run, o RunOptions)
 	}
 
 	ap := &applier{g: g, store: s.store, tenantID: run.TenantID, appID: run.AppID, runID: run.ID, now: s.stamp,
-		inFlight: s.inFlight, remote: map[string]string{}}
+		inFlight: s.inFlight, remote: map[string]string{}, pace: hold}
 	lastProgress := time.Time{}
 	var progressMu gosync.Mutex
 	ap.onRecorded = func(done, failed int) {
