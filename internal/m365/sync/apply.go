@@ -17,6 +17,10 @@ import (
 	"github.com/portico-idp/portico/internal/syncrecord"
 )
 
+// maxThrottleRounds is how many times a batch item that stayed throttled
+// through the Graph client's retries is sent again.
+const maxThrottleRounds = 10
+
 // applier runs a plan against Microsoft Graph and records every outcome
 // at once, with its link, in storage.
 type applier struct {
@@ -195,32 +199,42 @@ func (ap *applier) batch(ctx context.Context, ops []PlannedOp) error {
 			sent = append(sent, op)
 		}
 	}
-	if len(reqs) > 0 && ap.pace != nil {
-		if err := ap.pace.take(ctx, len(reqs)); err != nil {
-			for _, op := range sent {
-				outs = append(outs, syncrecord.OpOutcome{Seq: op.Seq, Result: syncrecord.OpSkipped, Error: "not sent: the run was cancelled; the next run plans it again", UpdatedAt: ap.now()})
+	// Items still throttled when the client's own retries are spent go
+	// round again through the pacer (a throttled write did not happen, so
+	// sending it again is safe), up to maxThrottleRounds times.
+	for round := 1; len(reqs) > 0; round++ {
+		if ap.pace != nil {
+			if err := ap.pace.take(ctx, len(reqs)); err != nil {
+				for _, op := range sent {
+					outs = append(outs, syncrecord.OpOutcome{Seq: op.Seq, Result: syncrecord.OpSkipped, Error: "not sent: the run was cancelled; the next run plans it again", UpdatedAt: ap.now()})
+				}
+				break
 			}
-			reqs = nil
 		}
-	}
-	if len(reqs) > 0 {
 		res, err := ap.g.Batch(ctx, reqs)
 		if err != nil {
 			why := "not known whether it took effect: " + plain(err) + "; the next run checks"
 			for _, op := range sent {
 				outs = append(outs, syncrecord.OpOutcome{Seq: op.Seq, Result: syncrecord.OpSkipped, Error: why, UpdatedAt: ap.now()})
 			}
-		} else {
-			calm := true
-			for i, r := range res {
-				ap.writes.Add(int64(max(1, r.Attempts)))
-				calm = calm && r.Attempts <= 1 && r.Status != 429
-				outs = append(outs, ap.outcome(ctx, sent[i], r))
-			}
-			if calm && ap.pace != nil {
-				ap.pace.ok()
-			}
+			break
 		}
+		calm := true
+		var againReqs []graph.BatchRequest
+		var againOps []PlannedOp
+		for i, r := range res {
+			ap.writes.Add(int64(max(1, r.Attempts)))
+			calm = calm && r.Attempts <= 1 && r.Status != 429
+			if r.Status == 429 && round < maxThrottleRounds && ctx.Err() == nil {
+				againReqs, againOps = append(againReqs, reqs[i]), append(againOps, sent[i])
+				continue
+			}
+			outs = append(outs, ap.outcome(ctx, sent[i], r))
+		}
+		if calm && ap.pace != nil {
+			ap.pace.ok()
+		}
+		reqs, sent = againReqs, againOps
 	}
 	return ap.record(ctx, outs)
 }

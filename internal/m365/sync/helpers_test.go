@@ -61,6 +61,8 @@ type envOpts struct {
 	mutate   func(*m365sim.SeedTenant)
 	sync     apps.Sync
 	clientID string
+	// wrap, when set, stands between the engine and Graph.
+	wrap func(Graph) Graph
 }
 
 // dbPath is the SQLite file of an env (tests read it raw).
@@ -151,6 +153,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 			graph.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
 		if err != nil {
 			return nil, warn, err
+		}
+		if o.wrap != nil {
+			return o.wrap(c), warn, nil
 		}
 		return c, warn, nil
 	}
