@@ -17,8 +17,9 @@ import (
 	"github.com/portico-idp/portico/internal/syncrecord"
 )
 
-// maxThrottleRounds is how many times a batch item that stayed throttled
-// through the Graph client's retries is sent again.
+// maxThrottleRounds is how many times a batch item that stayed throttled,
+// or failed with a server error, through the Graph client's retries is
+// sent again.
 const maxThrottleRounds = 10
 
 // applier runs a plan against Microsoft Graph and records every outcome
@@ -199,9 +200,10 @@ func (ap *applier) batch(ctx context.Context, ops []PlannedOp) error {
 			sent = append(sent, op)
 		}
 	}
-	// Items still throttled when the client's own retries are spent go
-	// round again through the pacer (a throttled write did not happen, so
-	// sending it again is safe), up to maxThrottleRounds times.
+	// Items still throttled or failed with a server error when the client's
+	// own retries are spent go round again through the pacer, up to
+	// maxThrottleRounds times: a throttled write did not happen, and a
+	// repeated create that did answers "already exists" and is adopted.
 	for round := 1; len(reqs) > 0; round++ {
 		if ap.pace != nil {
 			if err := ap.pace.take(ctx, len(reqs)); err != nil {
@@ -212,6 +214,19 @@ func (ap *applier) batch(ctx context.Context, ops []PlannedOp) error {
 			}
 		}
 		res, err := ap.g.Batch(ctx, reqs)
+		if err != nil && ctx.Err() == nil && round < maxThrottleRounds {
+			// The $batch itself failed (a 5xx or a dropped connection that
+			// the client does not repeat, as the batch holds POSTs). Every
+			// request Portico sends is safe to send again: a repeated create
+			// answers "already exists" and is read back and linked, the
+			// others are idempotent.
+			if ap.pace != nil {
+				ap.pace.hold(time.Duration(round) * 50 * time.Millisecond)
+			} else {
+				time.Sleep(time.Duration(round) * 50 * time.Millisecond)
+			}
+			continue
+		}
 		if err != nil {
 			why := "not known whether it took effect: " + plain(err) + "; the next run checks"
 			for _, op := range sent {
@@ -225,7 +240,9 @@ func (ap *applier) batch(ctx context.Context, ops []PlannedOp) error {
 		for i, r := range res {
 			ap.writes.Add(int64(max(1, r.Attempts)))
 			calm = calm && r.Attempts <= 1 && r.Status != 429
-			if r.Status == 429 && round < maxThrottleRounds && ctx.Err() == nil {
+			// Throttled, or a server error (which the client repeats only
+			// for idempotent methods): send it again.
+			if (r.Status == 429 || r.Status >= 500 || r.Status == 0) && round < maxThrottleRounds && ctx.Err() == nil {
 				againReqs, againOps = append(againReqs, reqs[i]), append(againOps, sent[i])
 				continue
 			}
