@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
@@ -141,7 +142,10 @@ func TestWritesThatTookEffectButFailed(t *testing.T) {
 // node, or a request this process did not start) stops the run at its next
 // progress write; the rerun converges.
 func TestCancelRecordedByAnotherNode(t *testing.T) {
-	e := newEnv(t, envOpts{sync: apps.Sync{ExportEnabled: true, DefaultLicense: "ENTERPRISEPACK", UsageLocation: "US"}})
+	// Progress is written at most once a second: the latency makes the run
+	// last longer than that, so that the cancel is seen before it ends.
+	e := newEnv(t, envOpts{sync: apps.Sync{ExportEnabled: true, DefaultLicense: "ENTERPRISEPACK", UsageLocation: "US"},
+		faults: m365sim.FaultConfig{Latency: m365sim.Duration(400 * time.Millisecond)}})
 	var users []directory.User
 	for i := 0; i < 100; i++ {
 		users = append(users, e.user(fmt.Sprintf("user%03d", i)))
