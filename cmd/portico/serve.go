@@ -29,6 +29,7 @@ import (
 	"github.com/portico-idp/portico/internal/idp/wstrust"
 	"github.com/portico-idp/portico/internal/m365/cloud"
 	"github.com/portico-idp/portico/internal/m365/federation"
+	m365sync "github.com/portico-idp/portico/internal/m365/sync"
 	"github.com/portico-idp/portico/internal/secrets"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage/sqlstore"
@@ -235,7 +236,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	fed := federation.New(svc, keys, public, federation.WithHTTPClient(m365Client), federation.WithLogger(log),
 		federation.WithEndpoints(allow))
-	handlers := []web.Registrar{api.New(svc, sign, log).WithFederation(fed), logins}
+	// Synchronization runs in the background of this process (River jobs come later).
+	syncSvc := m365sync.New(st, m365sync.FederationConnector(fed), m365sync.WithLogger(log))
+	handlers := []web.Registrar{api.New(svc, sign, log).WithFederation(fed).WithSync(syncSvc), logins}
 	idpCfg := idphttp.Config{Store: st, Login: logins, Signin: sign, Admin: svc, PublicURL: public, Log: log}
 	for _, newHandler := range []func(idphttp.Config) (web.Registrar, error){
 		func(c idphttp.Config) (web.Registrar, error) { return wsfed.New(c) },

@@ -254,6 +254,7 @@ func (s *Service) CreateApplication(ctx context.Context, tenantID string, a apps
 	if a.GroupIDs == nil {
 		a.GroupIDs = []string{}
 	}
+	a.NormalizeSync()
 	if err := a.Validate(); err != nil {
 		return a, err
 	}
@@ -316,6 +317,7 @@ func (s *Service) UpdateApplication(ctx context.Context, tenantID, id string, if
 					return a, err
 				}
 				a.UpdatedAt = s.stamp()
+				a.NormalizeSync()
 				if err := a.Validate(); err != nil {
 					return a, err
 				}

@@ -21,6 +21,7 @@ import (
 	"github.com/portico-idp/portico/internal/authz"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/m365/federation"
+	m365sync "github.com/portico-idp/portico/internal/m365/sync"
 	"github.com/portico-idp/portico/internal/requestid"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/storage"
@@ -44,6 +45,7 @@ type API struct {
 	svc    *admin.Service
 	signin *signin.Service
 	fed    *federation.Service
+	sync   *m365sync.Service
 	log    *slog.Logger
 	// skipEdge turns the route-level permission check off, leaving only
 	// the services' own checks (tests prove those suffice).
@@ -52,6 +54,9 @@ type API struct {
 
 // WithFederation adds the Federation tab's operations.
 func (a *API) WithFederation(f *federation.Service) *API { a.fed = f; return a }
+
+// WithSync adds the Synchronization tab's runs.
+func (a *API) WithSync(s *m365sync.Service) *API { a.sync = s; return a }
 
 // New returns the API over svc; sign (may be nil in tests of the
 // directory alone) serves password and authenticator operations.
@@ -106,7 +111,7 @@ func inTenant(method, pattern string, perm authz.Permission, h tenantHandler) Ro
 func (a *API) Routes() []Route {
 	const v1 = "/api/v1"
 	const t = v1 + "/tenants/{tenant}"
-	return []Route{
+	return append([]Route{
 		route("GET", v1+"/openapi.json", public, "", a.openAPI),
 		route("GET", v1+"/tenants", installation, authz.ReadDirectory, a.listTenants),
 		route("POST", v1+"/tenants", installation, authz.ManageTenants, a.createTenant),
@@ -172,7 +177,7 @@ func (a *API) Routes() []Route {
 
 		route("GET", v1+"/audit", own, authz.ReadAudit, a.listAudit),
 		route("GET", v1+"/audit/export", own, authz.ReadAudit, a.exportAudit),
-	}
+	}, a.syncRoutes(t)...)
 }
 
 // Register adds the API's routes to mux, plus a catch-all that answers

@@ -106,6 +106,8 @@ type Office365Settings struct {
 	// requests it signs (how-to-connect-fed-saml-idp), so an application
 	// that verifies Entra's signatures needs it on: docs/office365.md.
 	AllowSHA1Requests bool `json:"allowSha1Requests,omitempty"`
+	// Sync is the Synchronization tab (export to Microsoft 365): sync.go.
+	Sync Sync `json:"sync"`
 }
 
 // RequestSigningCerts parses RequestSigningCertificates.
@@ -170,6 +172,7 @@ func (a Application) Validate() error {
 			}
 		}
 		a.Office365.validateFederation(add)
+		a.Office365.validateSync(add)
 		if _, err := a.Office365.RequestSigningCerts(); err != nil {
 			add("office365.requestSigningCertificates", err.Error())
 		}

@@ -792,7 +792,7 @@ func (s *Server) restore(t *Tenant, it deletedItem) *graphError {
 		}
 		u.groupsAtDeletion = nil
 		t.recordUser(u.id)
-		t.recountSKUs()
+		t.countLicenses(u, +1)
 	} else {
 		g := it.group
 		delete(t.deleted, g.id)

@@ -461,7 +461,7 @@ func (s *Server) newUser(t *Tenant, props map[string]any, seedPassword string) (
 	t.users.add(u)
 	t.indexUser(u)
 	t.recordUser(u.id)
-	t.recountSKUs()
+	t.countLicenses(u, +1)
 	s.markDirty()
 	return u, nil
 }
@@ -605,7 +605,7 @@ func (s *Server) softDeleteUser(t *Tenant, u *User) {
 	}
 	t.deleted[u.id] = deletedItem{user: u}
 	t.recordUser(u.id)
-	t.recountSKUs()
+	t.countLicenses(u, -1)
 	s.markDirty()
 }
 
@@ -715,8 +715,9 @@ func (c *gctx) assignLicense(key string) *graphError {
 			next = append(next, l)
 		}
 	}
+	c.t.countLicenses(u, -1)
 	u.props["assignedLicenses"] = next
-	c.t.recountSKUs()
+	c.t.countLicenses(u, +1)
 	c.t.recordUser(u.id)
 	c.s.markDirty()
 	b := appendObject(nil, c.s.schemas.user.defaults, u.get, func(b []byte) []byte {

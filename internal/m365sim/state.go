@@ -433,7 +433,20 @@ func dropUpTo(log []changeEvent, cut uint64) []changeEvent {
 	return append(log[:0], log[i:]...)
 }
 
-// recountSKUs derives consumedUnits from the live users' licences.
+// countLicenses adds delta (+1 or -1) to consumedUnits for each of u's
+// licences: a user who appears (created, restored) or disappears (deleted)
+// changes the counts by its own licences only, so a create costs O(1)
+// however many users the tenant holds, not a recount of all of them.
+func (t *Tenant) countLicenses(u *User, delta int) {
+	for _, l := range licensesOf(u) {
+		if s := t.sku(l.SkuID); s != nil {
+			s.consumed += delta
+		}
+	}
+}
+
+// recountSKUs derives consumedUnits from the live users' licences: once,
+// after seeding. Every later change goes through countLicenses.
 func (t *Tenant) recountSKUs() {
 	for _, s := range t.SKUs {
 		s.consumed = 0

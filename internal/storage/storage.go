@@ -193,6 +193,7 @@ type Storage interface {
 	SigninStorage
 	ApplicationStorage
 	AuditStorage
+	SyncStorage
 }
 
 // AuditStorage keeps the audit log. There is deliberately no way to

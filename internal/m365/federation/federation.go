@@ -95,6 +95,13 @@ func New(adm *admin.Service, keys *secrets.Keyring, publicURL string, opts ...Op
 // uploaded to the Azure app registration), in Microsoft Online mode with
 // the stored administrator's password.
 func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.Application, cert *signing.Certificate) (Graph, error) {
+	return s.newGraph(ctx, t, app, cert, app.Office365.EffectiveMode())
+}
+
+// newGraph builds a Graph client that authenticates as mode says: with the
+// app registration and a certificate (ModeGraph) or with the stored
+// administrator's password (ModeMSOnline). extra options come last.
+func (s *Service) newGraph(ctx context.Context, t directory.Tenant, app apps.Application, cert *signing.Certificate, mode string, extra ...graph.Option) (*graph.Client, error) {
 	o := app.Office365
 	// Settings stored before the endpoint rule existed are refused here,
 	// where a token would be sent, not silently used.
@@ -108,7 +115,7 @@ func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.
 	if o.GraphURL != "" {
 		opts = append(opts, graph.WithGraphURL(o.GraphURL))
 	}
-	switch o.EffectiveMode() {
+	switch mode {
 	case apps.ModeMSOnline:
 		password, err := s.msOnlinePassword(app)
 		if err != nil {
@@ -131,7 +138,7 @@ func (s *Service) graphClient(ctx context.Context, t directory.Tenant, app apps.
 		}
 		opts = append(opts, graph.WithCertificate(o.DirectoryID, o.ClientID, cert))
 	}
-	return graph.New(opts...)
+	return graph.New(append(opts, extra...)...)
 }
 
 // msOnlinePassword opens the stored Microsoft Online administrator password.

@@ -105,22 +105,24 @@ type SigningCertificateUpdateStatus struct {
 // usageLocation and onPremisesImmutableId come back only with $select
 // (contract §7).
 type User struct {
-	ID                    string           `json:"id,omitempty"`
-	UserPrincipalName     string           `json:"userPrincipalName,omitempty"`
-	DisplayName           string           `json:"displayName,omitempty"`
-	GivenName             string           `json:"givenName,omitempty"`
-	Surname               string           `json:"surname,omitempty"`
-	Mail                  string           `json:"mail,omitempty"`
-	MailNickname          string           `json:"mailNickname,omitempty"`
-	AccountEnabled        *bool            `json:"accountEnabled,omitempty"`
-	UsageLocation         string           `json:"usageLocation,omitempty"`
-	OnPremisesImmutableID string           `json:"onPremisesImmutableId,omitempty"`
-	JobTitle              string           `json:"jobTitle,omitempty"`
-	Department            string           `json:"department,omitempty"`
-	OfficeLocation        string           `json:"officeLocation,omitempty"`
-	MobilePhone           string           `json:"mobilePhone,omitempty"`
-	BusinessPhones        []string         `json:"businessPhones,omitempty"`
-	PasswordProfile       *PasswordProfile `json:"passwordProfile,omitempty"`
+	ID                    string   `json:"id,omitempty"`
+	UserPrincipalName     string   `json:"userPrincipalName,omitempty"`
+	DisplayName           string   `json:"displayName,omitempty"`
+	GivenName             string   `json:"givenName,omitempty"`
+	Surname               string   `json:"surname,omitempty"`
+	Mail                  string   `json:"mail,omitempty"`
+	MailNickname          string   `json:"mailNickname,omitempty"`
+	AccountEnabled        *bool    `json:"accountEnabled,omitempty"`
+	UsageLocation         string   `json:"usageLocation,omitempty"`
+	OnPremisesImmutableID string   `json:"onPremisesImmutableId,omitempty"`
+	JobTitle              string   `json:"jobTitle,omitempty"`
+	Department            string   `json:"department,omitempty"`
+	OfficeLocation        string   `json:"officeLocation,omitempty"`
+	MobilePhone           string   `json:"mobilePhone,omitempty"`
+	BusinessPhones        []string `json:"businessPhones,omitempty"`
+	// ProxyAddresses is read-only: "SMTP:primary@…" and "smtp:alias@…".
+	ProxyAddresses  []string         `json:"proxyAddresses,omitempty"`
+	PasswordProfile *PasswordProfile `json:"passwordProfile,omitempty"`
 	// AssignedLicenses is read-only (use AssignLicense).
 	AssignedLicenses []AssignedLicense `json:"assignedLicenses,omitempty"`
 	// Removed is set in delta results for deleted objects.

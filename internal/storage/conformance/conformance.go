@@ -50,6 +50,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Atomically", testAtomically},
 		{"AuditEvents", testAuditEvents},
 		{"AuditAppendOnly", testAuditAppendOnly},
+		{"Sync", testSync},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
