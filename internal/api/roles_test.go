@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	m365sync "github.com/portico-idp/portico/internal/m365/sync"
+	"github.com/portico-idp/portico/internal/syncrecord"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -99,8 +101,15 @@ var rules = map[string]rule{
 	"POST /api/v1/tenants/{tenant}/applications/{id}/federation/disconnect":         {perm: authz.ManageFederation, external: true},
 	"POST /api/v1/tenants/{tenant}/applications/{id}/federation/rollover":           {perm: authz.ManageFederation, external: true},
 
-	"GET /api/v1/tenants/{tenant}/policies":         {perm: authz.ReadApplications},
-	"POST /api/v1/tenants/{tenant}/policies":        {perm: authz.ManageApplications},
+	"GET /api/v1/tenants/{tenant}/policies":                                       {perm: authz.ReadApplications},
+	"POST /api/v1/tenants/{tenant}/policies":                                      {perm: authz.ManageApplications},
+	"GET /api/v1/tenants/{tenant}/applications/{id}/sync/runs":                    {perm: authz.ReadApplications},
+	"POST /api/v1/tenants/{tenant}/applications/{id}/sync/runs":                   {perm: authz.ManageApplications, external: true},
+	"GET /api/v1/tenants/{tenant}/applications/{id}/sync/runs/{runId}":            {perm: authz.ReadApplications},
+	"GET /api/v1/tenants/{tenant}/applications/{id}/sync/runs/{runId}/operations": {perm: authz.ReadApplications},
+	// Cancelling a finished run is a 409: allowed, but nothing to cancel.
+	"POST /api/v1/tenants/{tenant}/applications/{id}/sync/runs/{runId}/cancel": {perm: authz.ManageApplications, external: true},
+
 	"GET /api/v1/tenants/{tenant}/policies/{id}":    {perm: authz.ReadApplications},
 	"PATCH /api/v1/tenants/{tenant}/policies/{id}":  {perm: authz.ManageApplications},
 	"DELETE /api/v1/tenants/{tenant}/policies/{id}": {perm: authz.ManageApplications},
@@ -122,6 +131,7 @@ type rolesEnv struct {
 	group  directory.Group
 	app    apps.Application
 	pol    authn.Policy
+	run    syncrecord.Run
 	tokens map[authz.Role]string
 	n      atomic.Int64
 }
@@ -141,7 +151,9 @@ func newRolesEnv(t *testing.T, skipEdge bool) *rolesEnv {
 		func(context.Context, directory.Tenant, apps.Application) (federation.Graph, error) {
 			return nil, errors.New("Microsoft Graph is offline in this test")
 		}))
-	a := New(svc, sign, slog.New(slog.DiscardHandler)).WithFederation(fed)
+	syncSvc := m365sync.New(st, m365sync.FederationConnector(fed))
+	t.Cleanup(syncSvc.Wait)
+	a := New(svc, sign, slog.New(slog.DiscardHandler)).WithFederation(fed).WithSync(syncSvc)
 	a.skipEdge = skipEdge
 	// The server's own middleware in front: request ids, as in production.
 	srv := httptest.NewServer(web.NewHandler(web.Config{Log: slog.New(slog.DiscardHandler), Metrics: web.NewMetrics(), Ready: st,
@@ -166,6 +178,11 @@ func newRolesEnv(t *testing.T, skipEdge bool) *rolesEnv {
 	e.pol, err = svc.CreatePolicy(e.sys, e.ta.ID, authn.Policy{Name: "Strict", SecondFactor: authn.FactorTOTP})
 	must(err)
 	e.app = e.newApp()
+	// A finished run to read and (fail to) cancel: Graph is offline, so a
+	// dry run ends at once, failed.
+	if e.run, err = syncSvc.Run(e.sys, e.ta.ID, e.app.ID, m365sync.RunOptions{DryRun: true}); e.run.ID == "" {
+		t.Fatalf("a dry run left no run: %v", err)
+	}
 	for _, r := range authz.Roles {
 		tenantID := e.ta.ID
 		if r == authz.Global {
@@ -252,6 +269,9 @@ func (e *rolesEnv) request(method, pattern string, fresh bool) (string, any) {
 			if _, err := e.svc.CreateNextKey(e.sys, e.ta.ID, app.ID); err != nil {
 				e.t.Fatal(err)
 			}
+		}
+		if strings.Contains(rest, "{runId}") {
+			ids["runId"] = e.run.ID
 		}
 		if strings.Contains(rest, "{certId}") {
 			certs, err := e.svc.Certificates(e.sys, e.ta.ID, app.ID)

@@ -37,7 +37,11 @@ func BenchmarkInitialExport(b *testing.B) {
 			items[j] = admin.ImportItem{User: directory.User{OrganizationID: e.org.ID, Username: fmt.Sprintf("user%06d", j),
 				DisplayName: fmt.Sprintf("User %d", j), Status: directory.StatusActive}, GroupIDs: []string{e.group.ID}}
 		}
-		for _, r := range e.adm.ImportUsers(e.ctx, e.tenant.ID, items) {
+		res, err := e.adm.ImportUsers(e.ctx, e.tenant.ID, items)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
 			if r.Err != nil {
 				b.Fatal(r.Err)
 			}

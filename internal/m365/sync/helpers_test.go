@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/portico-idp/portico/internal/authz"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -70,7 +71,7 @@ func (e *env) dbPath() string { return e.path }
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	ctx := context.Background()
+	ctx := authz.With(context.Background(), authz.System("test"))
 	fedCert, err := signing.Generate(signing.Options{CommonName: "Fabrikam IdP"})
 	if err != nil {
 		t.Fatal(err)

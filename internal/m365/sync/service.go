@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/portico-idp/portico/internal/authz"
 	"log/slog"
 	"slices"
 	"strings"
@@ -171,6 +172,10 @@ func (s *Service) Run(ctx context.Context, tenantID, appID string, o RunOptions)
 func (s *Service) Wait() { s.wg.Wait() }
 
 func (s *Service) begin(ctx context.Context, tenantID, appID string, o RunOptions) (syncrecord.Run, func(), error) {
+	// Start and Run: a run writes to Microsoft 365 (or plans to).
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return syncrecord.Run{}, nil, err
+	}
 	_, app, err := s.app(ctx, tenantID, appID)
 	if err != nil {
 		return syncrecord.Run{}, nil, err
@@ -455,6 +460,9 @@ func (s *Service) heldUsers(ctx context.Context, tenantID string, app apps.Appli
 // Cancel asks a run to stop: the operations in flight finish and are
 // recorded, the others are not sent.
 func (s *Service) Cancel(ctx context.Context, tenantID, runID string) (syncrecord.Run, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ManageApplications); err != nil {
+		return syncrecord.Run{}, err
+	}
 	run, err := s.store.GetSyncRun(ctx, tenantID, runID)
 	if err != nil {
 		return run, err
@@ -477,11 +485,17 @@ func (s *Service) Cancel(ctx context.Context, tenantID, runID string) (syncrecor
 
 // GetRun returns a run with its progress.
 func (s *Service) GetRun(ctx context.Context, tenantID, runID string) (syncrecord.Run, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadApplications); err != nil {
+		return syncrecord.Run{}, err
+	}
 	return s.store.GetSyncRun(ctx, tenantID, runID)
 }
 
 // ListRuns lists an application's runs, newest first.
 func (s *Service) ListRuns(ctx context.Context, tenantID, appID string, p storage.Page) ([]syncrecord.Run, string, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadApplications); err != nil {
+		return nil, "", err
+	}
 	if _, _, err := s.app(ctx, tenantID, appID); err != nil {
 		return nil, "", err
 	}
@@ -490,6 +504,9 @@ func (s *Service) ListRuns(ctx context.Context, tenantID, appID string, p storag
 
 // ListOperations lists a run's operations in plan order.
 func (s *Service) ListOperations(ctx context.Context, tenantID, runID string, f storage.OperationFilter, p storage.Page) ([]syncrecord.Operation, string, error) {
+	if _, err := authz.Require(ctx, tenantID, authz.ReadApplications); err != nil {
+		return nil, "", err
+	}
 	if _, err := s.store.GetSyncRun(ctx, tenantID, runID); err != nil {
 		return nil, "", err
 	}
