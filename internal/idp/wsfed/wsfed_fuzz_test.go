@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 
@@ -133,6 +134,10 @@ func FuzzWSFedRequest(f *testing.F) {
 		"wa=wsignoutcleanup1.0&wreply=" + url.QueryEscape("https://evil.example/"),
 		"wa=wsignin1.0&wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline",
 		"wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline&wctx=%zz",
+		// A browser would alter these in the token's form: refused.
+		"wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline&wctx=a%00b",
+		"wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline&wctx=a%0D%0Ab",
+		"wa=wsignin1.0&wtrealm=urn%3Afederation%3AMicrosoftOnline&wctx=a%FFb",
 		"wa=wsignin1.0&wtrealm=urn:federation:Other", "",
 	} {
 		for mode := range uint8(3) {
@@ -203,6 +208,12 @@ func FuzzWSFedRequest(f *testing.F) {
 		}
 		if got, want := form["wctx"], vals["wctx"]; len(got) != len(want) || (len(want) == 1 && got[0] != want[0]) {
 			t.Fatalf("wctx %q came back as %q", want, got)
+		}
+		// What the HTML parser above keeps, a browser may still change when
+		// it decodes the page and submits the form: invalid UTF-8 becomes
+		// U+FFFD, line breaks become CRLF.
+		if c := vals.Get("wctx"); !utf8.ValidString(c) || strings.ContainsFunc(c, func(r rune) bool { return r < 0x20 && r != '\t' }) {
+			t.Fatalf("token echoes a wctx a browser would alter: %q", c)
 		}
 		if _, err := assertion.VerifyWSFedResponse([]byte(form.Get("wresult")), assertion.Verifier{Certs: []*x509.Certificate{cert}, Now: e.Clock.Now}); err != nil {
 			t.Fatalf("issued token does not verify: %v", err)
