@@ -37,6 +37,10 @@ func newProblem(status int, kind, title, detail string) *Problem {
 }
 
 func fieldProblem(status int, kind, title, field, detail string) *Problem {
+	if field == "" {
+		// A JSON member with an empty name: say so rather than name nothing.
+		return newProblem(status, kind, title, "a member with an empty name "+detail)
+	}
 	p := newProblem(status, kind, title, field+" "+detail)
 	p.Errors = []directory.FieldError{{Field: field, Message: detail}}
 	return p
