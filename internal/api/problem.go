@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 
 	"github.com/portico-idp/portico/internal/admin"
 	"github.com/portico-idp/portico/internal/authz"
@@ -42,6 +43,10 @@ func newProblem(status int, kind, title, detail string) *Problem {
 }
 
 func fieldProblem(status int, kind, title, field, detail string) *Problem {
+	if field == "" {
+		// A JSON member with an empty name: say so rather than name nothing.
+		return newProblem(status, kind, title, "a member with an empty name "+detail)
+	}
 	p := newProblem(status, kind, title, field+" "+detail)
 	p.Errors = []directory.FieldError{{Field: field, Message: detail}}
 	return p
@@ -131,8 +136,16 @@ func decodeError(err error) *Problem {
 		p.Offset = &syn.Offset
 		return p
 	case errors.As(err, &typ):
-		p := fieldProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", typ.Field,
-			fmt.Sprintf("must be a JSON %s, not %s (byte %d)", typ.Type.Kind(), typ.Value, typ.Offset))
+		want := jsonKind(typ.Type.Kind())
+		var p *Problem
+		if typ.Field == "" {
+			// The body itself has the wrong type: there is no field to name.
+			p = newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON",
+				fmt.Sprintf("the body must be a JSON %s, not %s (byte %d)", want, typ.Value, typ.Offset))
+		} else {
+			p = fieldProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", typ.Field,
+				fmt.Sprintf("must be a JSON %s, not %s (byte %d)", want, typ.Value, typ.Offset))
+		}
 		p.Offset = &typ.Offset
 		return p
 	case errors.Is(err, io.EOF):
@@ -151,4 +164,21 @@ func isOutOfScope(err error) bool { return errors.Is(err, authz.ErrOutOfScope) }
 func isRefusal(err error) bool {
 	var denied *authz.DeniedError
 	return errors.As(err, &denied) || errors.Is(err, authz.ErrOutOfScope) || errors.Is(err, authz.ErrNoPrincipal)
+}
+
+// jsonKind names a Go kind the way JSON does (a map or struct is an
+// object), for messages clients read.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return k.String()
 }

@@ -277,6 +277,11 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, tg idphttp.Targ
 		h.Fail(w, r, &tg, "saml request", requestProblem(fmt.Errorf("%w: RelayState of %d bytes", assertion.ErrInvalidRequest, len(req.RelayState))))
 		return
 	}
+	if !idphttp.FormSafe(req.RelayState) {
+		// It is echoed in a form field, which would alter it.
+		h.Fail(w, r, &tg, "saml request", requestProblem(fmt.Errorf("%w: RelayState is not valid UTF-8 or holds control characters", assertion.ErrInvalidRequest)))
+		return
+	}
 	p := payload{Proto: Protocol, ID: req.ID, RelayState: req.RelayState, HasRelayState: req.RelayState != "", RequireMFA: req.RequiresMFA()}
 	hint := ""
 	for _, k := range []string{"login_hint", "username"} {

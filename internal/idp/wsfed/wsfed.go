@@ -153,6 +153,11 @@ func parseSignIn(r *http.Request) (request, error) {
 			return q, &idphttp.Problem{Status: http.StatusBadRequest, Message: "The sign-in request is too large.",
 				Err: fmt.Errorf("wctx of %d bytes", len(q.Context))}
 		}
+		if !idphttp.FormSafe(q.Context) {
+			return q, &idphttp.Problem{Status: http.StatusBadRequest,
+				Message: "The sign-in request is not valid (its context holds characters a browser cannot return unchanged).",
+				Err:     errors.New("wctx is not valid UTF-8 or holds control characters")}
+		}
 	}
 	// wfresh=0 and Entra's prompt=login ask for a fresh authentication
 	// (M365-CONTRACT.md §4, promptLoginBehavior translateToFreshPasswordAuthentication).
