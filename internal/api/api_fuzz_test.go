@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"github.com/portico-idp/portico/internal/authz"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -34,7 +35,7 @@ type fuzzAPI struct {
 
 func newFuzzAPI(tb testing.TB) *fuzzAPI {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := authz.With(context.Background(), authz.System("fuzz"))
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "api.db"), sqlstore.Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -51,7 +52,7 @@ func newFuzzAPI(tb testing.TB) *fuzzAPI {
 	if f.tenant, org, err = svc.CreateTenant(ctx, "alpha", "Alpha", "@alpha.example.com"); err != nil {
 		tb.Fatal(err)
 	}
-	if f.token, _, err = svc.CreateAPIToken(ctx, "", "fuzz"); err != nil {
+	if f.token, _, err = svc.CreateAPIToken(ctx, "", "fuzz", authz.Global); err != nil {
 		tb.Fatal(err)
 	}
 	u, err := svc.CreateUser(ctx, f.tenant.ID, directory.User{Username: "adele", DisplayName: "Adele Vance"})

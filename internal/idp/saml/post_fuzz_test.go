@@ -113,9 +113,13 @@ func FuzzParsePOST(f *testing.F) {
 	cert := postFuzzCert(f)
 	certs := []*x509.Certificate{cert.Cert}
 	now := func() time.Time { return postFuzzNow }
+	// AllowSHA1: the Entra-style seeds are signed RSA-SHA1 as Microsoft
+	// signs them, which an application accepts only with
+	// office365.allowSha1Requests (the refusal by default is tested in
+	// TestAuthnRequestSHA1Rule).
 	policies := []assertion.AuthnRequestPolicy{
-		{Now: now, SSOURL: postFuzzSSO, RequireSigned: true, SPCerts: certs},
-		{Now: now, SSOURL: postFuzzSSO, SPCerts: certs},
+		{Now: now, SSOURL: postFuzzSSO, RequireSigned: true, SPCerts: certs, AllowSHA1: true},
+		{Now: now, SSOURL: postFuzzSSO, SPCerts: certs, AllowSHA1: true},
 		{Now: now, SSOURL: postFuzzSSO},
 	}
 	docs := []string{

@@ -100,7 +100,7 @@ func (b *browser) do(method, target, form string) *httptest.ResponseRecorder {
 //     never straight from the password step (the application requires
 //     MFA).
 func FuzzLoginForm(f *testing.F) {
-	e := idptest.New(f, idptest.Options{Limits: &signin.Limits{PerUser: 1 << 40, PerClient: 1 << 40, Window: time.Minute}})
+	e := idptest.New(f, idptest.Options{Limits: &signin.Limits{Unfamiliar: 1 << 40, Familiar: 1 << 40, PerClient: 1 << 40, Window: time.Minute}})
 	adele := e.AddUser(idptest.UserSpec{Username: "adele", NoTOTP: true})
 	nora := e.AddUser(idptest.UserSpec{Username: "nora", NoTOTP: true})
 	ctx := idptest.Ctx
