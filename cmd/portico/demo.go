@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	m365sync "github.com/portico-idp/portico/internal/m365/sync"
+	"github.com/portico-idp/portico/internal/syncrecord"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -42,6 +45,11 @@ type demoInfo struct {
 	SigninURL        string     `json:"signin_url"`
 	Admin            demoAdmin  `json:"admin"`
 	Users            []demoUser `json:"users"`
+	// SyncRunID is the first export run, which created the Office 365
+	// Users group's members in Microsoft 365 with a licence each.
+	SyncRunID string `json:"sync_run_id"`
+	// SyncCounts are that run's counts (users in scope, writes, ...).
+	SyncCounts syncrecord.Counts `json:"sync_counts"`
 }
 
 // demoAdmin is the Microsoft 365 tenant's global administrator (an
@@ -226,11 +234,7 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 				return info, err
 			}
 			du.Password = demoPassword
-			// The Microsoft 365 side of the same person, matched on the
-			// immutable id (until synchronization does this).
-			simUsers = append(simUsers, m365sim.SeedObject{"userPrincipalName": u.UPN, "displayName": u.DisplayName,
-				"givenName": u.GivenName, "surname": u.FamilyName, "onPremisesImmutableId": u.ImmutableID,
-				"usageLocation": u.UsageLocation, "jobTitle": u.JobTitle, "department": u.Department, "accountEnabled": true})
+			// Their Microsoft 365 side is made by the first export below.
 		}
 		if p.secret != "" {
 			if _, err := s.Signin.EnrolTOTP(ctx, u, p.secret); err != nil {
@@ -262,6 +266,9 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 	app, err := svc.CreateApplication(ctx, t.ID, apps.Application{Kind: apps.KindOffice365, Name: "Office 365", Enabled: true,
 		GroupIDs: []string{group.ID}, Office365: &apps.Office365Settings{
 			LoginURL: sim.URL() + "/login.srf", Domains: apps.Domains("contoso.com"),
+			// Synchronization tab: export the group's members, one
+			// ENTERPRISEPACK licence each, usage location US.
+			Sync: apps.Sync{ExportEnabled: true, DefaultLicense: "ENTERPRISEPACK", UsageLocation: "US"},
 			Federation: apps.Federation{Mode: apps.ModeGraph, ClientID: demoClientID, DirectoryID: demoDirectoryID,
 				AuthorityURL: sim.URL(), GraphURL: sim.URL() + "/v1.0"}}})
 	if err != nil {
@@ -282,6 +289,17 @@ func seedDemo(ctx context.Context, s *server, sim *m365sim.Server) (demoInfo, er
 	if err != nil {
 		return info, fmt.Errorf("federate contoso.com: %w (%s)", err, res.Message)
 	}
+	// The first export: the group's members appear in Microsoft 365 with
+	// their immutable ids (so that federated sign-in finds them) and a
+	// licence each.
+	run, err := s.Sync.Run(ctx, t.ID, app.ID, m365sync.RunOptions{})
+	if err != nil {
+		return info, fmt.Errorf("first export to Microsoft 365: %w", err)
+	}
+	if run.State != syncrecord.RunDone || run.Counts.Failed > 0 {
+		return info, fmt.Errorf("first export to Microsoft 365 ended %s with %d failed operations: %s", run.State, run.Counts.Failed, run.Message)
+	}
+	info.SyncRunID, info.SyncCounts = run.ID, run.Counts
 	if info.APIToken, _, err = svc.CreateAPIToken(ctx, t.ID, "demo", authz.TenantAdmin); err != nil {
 		return info, err
 	}
@@ -362,4 +380,33 @@ Roles and the audit log (every change and every sign-in is recorded):
 `, info.APIToken, info.PorticoURL, info.Tenant, info.AppID, info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
 		info.APIToken, info.PorticoURL, info.HelpdeskAPIToken, info.PorticoURL, info.Tenant, info.AppID,
 		info.APIToken, info.PorticoURL, info.APIToken, info.PorticoURL, info.Tenant)
+	c := info.SyncCounts
+	fmt.Fprintf(w, `
+Synchronization (the Office 365 application's Synchronization tab; the engine's first phase):
+  The first export made the "Office 365 Users" members in Microsoft 365 with a licence each:
+  %d users in scope, %d operations done (%s), %d Graph writes, %d failed.
+  runs:        curl -s -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s/sync/runs
+  plan:        curl -s -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s/sync/runs/%s/operations
+  run again:   curl -s -X POST -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s/sync/runs   # nothing changed: 0 writes
+  dry run:     curl -s -X POST -H 'Authorization: Bearer %s' -d '{"dryRun":true}' %s/api/v1/tenants/%s/applications/%s/sync/runs
+`, c.Desired, c.Done, byKind(c.ByKind), c.Writes, c.Failed,
+		info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
+		info.APIToken, info.PorticoURL, info.Tenant, info.AppID, info.SyncRunID,
+		info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
+		info.APIToken, info.PorticoURL, info.Tenant, info.AppID)
+}
+
+// byKind lists a run's operations by kind ("create 3, licence 3"), in a
+// stable order.
+func byKind(m map[string]int) string {
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -29,10 +29,15 @@ func TestDemoJSON(t *testing.T) {
 	if err := json.Unmarshal(line, &info); err != nil {
 		t.Fatalf("demo --json printed %q: %v", line, err)
 	}
-	for _, k := range []string{"portico_url", "tenant", "api_token", "global_api_token", "helpdesk_api_token", "metrics_url", "data_dir", "users", "signin_url", "app_id", "m365sim_view_url"} {
+	for _, k := range []string{"portico_url", "tenant", "api_token", "global_api_token", "helpdesk_api_token", "metrics_url", "sync_run_id", "sync_counts", "data_dir", "users", "signin_url", "app_id", "m365sim_view_url"} {
 		if _, ok := info[k]; !ok {
 			t.Errorf("demo JSON lacks %q", k)
 		}
+	}
+	// The first export made the three members of "Office 365 Users" in
+	// Microsoft 365: a user and a licence each, nothing failed.
+	if c, _ := info["sync_counts"].(map[string]any); c["desired"] != 3.0 || c["done"] != 6.0 || c["failed"] != 0.0 {
+		t.Errorf("first export counts %v; want 3 users in scope, 6 operations done, none failed", info["sync_counts"])
 	}
 	url := info["portico_url"].(string)
 	res, err := http.Get(url + "/healthz")

@@ -144,6 +144,8 @@ type server struct {
 	Admin  *admin.Service
 	Signin *signin.Service
 	Fed    *federation.Service
+	// Sync runs the Synchronization tab's exports.
+	Sync   *m365sync.Service
 	Log    *slog.Logger
 	http   *http.Server
 	errc   chan error
@@ -272,7 +274,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	go auditRetention(authz.With(bg, authz.System("audit-retention")), svc, cfg.auditRetention.days(), log)
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	s := &server{
-		URL: public, Store: st, Admin: svc, Signin: sign, Fed: fed, Log: log, listen: ln, errc: make(chan error, 2), stop: stop, tls: certs,
+		URL: public, Store: st, Admin: svc, Signin: sign, Fed: fed, Sync: syncSvc, Log: log, listen: ln, errc: make(chan error, 2), stop: stop, tls: certs,
 		http: &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: readHeader,
