@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,7 +115,7 @@ func syncRunFlags(fs *pflag.FlagSet) runFunc {
 		return withSync(ctx, &sf, func(b syncBackend) error {
 			p := newProgress(stderr)
 			run, finished, err := b.RunSync(ctx, sf.admin.tenant, sf.app, m365sync.RunOptions{DryRun: *dry, AllowDeletes: *allow}, p.show)
-			if err != nil {
+			if err != nil && !finished {
 				return syncNotFound(err, "application", sf.app, sf.admin.tenant)
 			}
 			if !finished && !*wait {
@@ -396,8 +397,11 @@ func (d *directSync) service(ctx context.Context, opts ...m365sync.Option) (*m36
 
 func (d *directSync) RunSync(ctx context.Context, tenant, app string, o m365sync.RunOptions, progress func(syncrecord.Run)) (syncrecord.Run, bool, error) {
 	var svc *m365sync.Service
+	var mu sync.Mutex
 	var last time.Time
 	svc, err := d.service(ctx, m365sync.WithProgress(func(runID string, done, failed int) {
+		mu.Lock()
+		defer mu.Unlock()
 		if time.Since(last) < time.Second {
 			return
 		}
@@ -409,8 +413,9 @@ func (d *directSync) RunSync(ctx context.Context, tenant, app string, o m365sync
 	if err != nil {
 		return syncrecord.Run{}, false, err
 	}
+	// A run that ends failed is also an error: the run, final, says more.
 	run, err := svc.Run(ctx, d.s.tenant.ID, app, o)
-	return run, err == nil, err
+	return run, run.ID != "" && run.State.Final(), err
 }
 
 func (d *directSync) SyncRun(ctx context.Context, tenant, app, id string) (syncrecord.Run, error) {
