@@ -344,7 +344,12 @@ func syncCancelFlags(fs *pflag.FlagSet) runFunc {
 // runArg lets c take the run id as its one argument (or --run).
 func runArg(c *cobra.Command) *cobra.Command {
 	c.Use += " RUN"
-	c.Args = cobra.MaximumNArgs(1)
+	c.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 1 {
+			return fmt.Errorf("unexpected argument %q: give one run id (see \"%s --help\")", args[1], c.CommandPath())
+		}
+		return nil
+	}
 	act := c.RunE
 	c.RunE = func(c *cobra.Command, args []string) error {
 		if len(args) == 1 {
