@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,15 @@ func TestEveryHelp(t *testing.T) {
 	paths := append([][]string{{}}, commandPaths(newRoot(), nil)...)
 	if len(paths) < 40 {
 		t.Fatalf("only %d commands found", len(paths))
+	}
+	var all []string
+	for _, p := range paths {
+		all = append(all, strings.Join(p, " "))
+	}
+	for _, want := range []string{"sync", "sync run", "sync runs", "sync show", "sync cancel"} {
+		if !slices.Contains(all, want) {
+			t.Errorf("portico %s is not in the command tree: %v", want, all)
+		}
 	}
 	for _, p := range paths {
 		var out, errb strings.Builder

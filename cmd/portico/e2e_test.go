@@ -107,6 +107,7 @@ func startE2E(t *testing.T) *e2e {
 	if e.info, err = seedDemo(ctx, s, sim); err != nil {
 		t.Fatalf("seed the demo: %v", err)
 	}
+	e.info.DataDir = dir // as the demo prints it
 	if e.tenant, err = s.Store.GetTenantBySlug(ctx, e.info.Tenant); err != nil {
 		t.Fatal(err)
 	}
