@@ -389,11 +389,15 @@ Synchronization (the Office 365 application's Synchronization tab; the engine's 
   plan:        curl -s -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s/sync/runs/%s/operations
   run again:   curl -s -X POST -H 'Authorization: Bearer %s' %s/api/v1/tenants/%s/applications/%s/sync/runs   # nothing changed: 0 writes
   dry run:     curl -s -X POST -H 'Authorization: Bearer %s' -d '{"dryRun":true}' %s/api/v1/tenants/%s/applications/%s/sync/runs
+  from the CLI: PORTICO_TOKEN=%s portico sync run --server %s --tenant %s --app %s --wait
+                PORTICO_TOKEN=%s portico sync show %s --server %s --tenant %s --app %s
 `, c.Desired, c.Done, byKind(c.ByKind), c.Writes, c.Failed,
 		info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
 		info.APIToken, info.PorticoURL, info.Tenant, info.AppID, info.SyncRunID,
 		info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
-		info.APIToken, info.PorticoURL, info.Tenant, info.AppID)
+		info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
+		info.APIToken, info.PorticoURL, info.Tenant, info.AppID,
+		info.APIToken, info.SyncRunID, info.PorticoURL, info.Tenant, info.AppID)
 }
 
 // byKind lists a run's operations by kind ("create 3, licence 3"), in a
