@@ -119,6 +119,26 @@ func TestAppAndFederationCommandsThroughTheAPI(t *testing.T) {
 		t.Fatalf("federation verify --m365-ca-file with --server: %v", err)
 	}
 
+	// app create and app configure with --server: the new application
+	// is listed; configure replaces its domains.
+	out, errs, err = cli("app", "create", "--name", "Second", "--domain", "second.example", "--disabled")
+	if err != nil {
+		t.Fatalf("app create --server: %v\n%s", err, errs)
+	}
+	newID := strings.TrimSpace(out)
+	if _, errs, err := cli("app", "configure", "--app", newID, "--domain", "third.example", "--protocol", "saml"); err != nil {
+		t.Fatalf("app configure --server: %v\n%s", err, errs)
+	}
+	out, _, err = cli("app", "list")
+	if err != nil || !strings.Contains(out, newID) || !strings.Contains(out, "Second") {
+		t.Fatalf("app list after app create --server: %v\n%s", err, out)
+	}
+	b, _ := openRemote(e.s.URL, "")
+	second, err := (&remoteApps{apiBackend: b, tenant: e.info.Tenant}).GetApplication(ctx, newID)
+	if err != nil || second.Enabled || second.Office365 == nil || strings.Join(second.Office365.DomainNames(), ",") != "third.example" || second.Office365.Protocol != "saml" {
+		t.Fatalf("the application made by app create and app configure --server: %v %+v", err, second.Office365)
+	}
+
 	tokenFile := filepath.Join(t.TempDir(), "helpdesk")
 	os.WriteFile(tokenFile, []byte(e.info.HelpdeskAPIToken+"\n"), 0o600)
 	_, _, err = cli("app", "disable", "--app", e.info.AppID, "--token-file", tokenFile)
