@@ -40,9 +40,17 @@ type adminFlags struct {
 	// server and tokenFile are --server and --token-file: act through a
 	// running server's API instead (the app and federation commands).
 	server, tokenFile string
+	fs                *pflag.FlagSet
 }
 
+// given reports whether flag name was given on the command line. A value
+// from the environment does not count: variables such as
+// $PORTICO_MASTER_KEY_FILE are server settings a shell may well hold, and
+// with --server they are simply not used.
+func (a *adminFlags) given(name string) bool { return a.fs != nil && a.fs.Changed(name) }
+
 func (a *adminFlags) register(fs *pflag.FlagSet) {
+	a.fs = fs
 	fs.StringVar(&a.tenant, "tenant", "", "tenant slug (required)")
 	a.store.register(fs)
 	fs.StringVar(&a.masterKeyFile, "master-key-file", "", "master key file (as for serve; without --server only: the server holds its own)")
@@ -58,10 +66,10 @@ func (a *adminFlags) openApps(ctx context.Context, fed func(*services) (*federat
 		if a.tenant == "" {
 			return nil, errors.New("--tenant is required")
 		}
-		if a.masterKeyFile != "" {
+		if a.given("master-key-file") {
 			return nil, errors.New("--master-key-file applies only without --server: the server uses its own master key")
 		}
-		if len(a.m365Allow) > 0 {
+		if a.given("m365-allow-endpoint") {
 			return nil, errors.New("--m365-allow-endpoint applies only without --server: the server's own --m365-allow-endpoint decides")
 		}
 		b, err := openRemote(a.server, a.tokenFile)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -137,6 +138,23 @@ func TestAppAndFederationCommandsThroughTheAPI(t *testing.T) {
 	second, err := (&remoteApps{apiBackend: b, tenant: e.info.Tenant}).GetApplication(ctx, newID)
 	if err != nil || second.Enabled || second.Office365 == nil || strings.Join(second.Office365.DomainNames(), ",") != "third.example" || second.Office365.Protocol != "saml" {
 		t.Fatalf("the application made by app create and app configure --server: %v %+v", err, second.Office365)
+	}
+
+	// The server settings of the environment are not command-line flags:
+	// with --server they are not used, and not refused.
+	t.Setenv("PORTICO_MASTER_KEY_FILE", filepath.Join(t.TempDir(), "absent"))
+	t.Setenv("PORTICO_M365_CA_FILE", filepath.Join(t.TempDir(), "absent.pem"))
+	t.Setenv("PORTICO_PUBLIC_URL", "https://elsewhere.example")
+	if out, errs, err := cli("federation", "manual", "--app", e.info.AppID); err != nil || !strings.Contains(out, "Federation settings for") {
+		t.Fatalf("federation manual --server with server settings in the environment: %v\n%s%s", err, out, errs)
+	}
+
+	// Errors name what was typed, as on the database.
+	if err := run(ctx, []string{"app", "list", "--tenant", "nope", "--server", e.s.URL}, io.Discard, io.Discard); err == nil || err.Error() != `tenant "nope" not found` {
+		t.Fatalf("app list --server of an unknown tenant: %v", err)
+	}
+	if _, _, err := cli("federation", "manual", "--app", "no-such-app"); err == nil || !strings.Contains(err.Error(), `application "no-such-app" not found in tenant `+e.info.Tenant) {
+		t.Fatalf("federation manual --server of an unknown application: %v", err)
 	}
 
 	tokenFile := filepath.Join(t.TempDir(), "helpdesk")

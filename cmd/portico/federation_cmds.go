@@ -25,11 +25,9 @@ type fedFlags struct {
 	publicURL string
 	caFile    string
 	asJSON    bool
-	fs        *pflag.FlagSet // to tell a --public-url given from its default
 }
 
 func (f *fedFlags) register(fs *pflag.FlagSet) {
-	f.fs = fs
 	f.adminFlags.register(fs)
 	registerM365Allow(fs, &f.m365Allow)
 	fs.Lookup("m365-allow-endpoint").Usage += " (without --server only)"
@@ -42,10 +40,10 @@ func (f *fedFlags) register(fs *pflag.FlagSet) {
 // open returns the backend and the application.
 func (f *fedFlags) open(ctx context.Context) (appBackend, apps.Application, error) {
 	if f.server != "" {
-		if f.caFile != "" {
+		if f.given("m365-ca-file") {
 			return nil, apps.Application{}, errors.New("--m365-ca-file applies only without --server: the server's own --m365-ca-file decides")
 		}
-		if f.fs != nil && f.fs.Changed("public-url") {
+		if f.given("public-url") {
 			return nil, apps.Application{}, errors.New("--public-url applies only without --server: the server uses its own public URL")
 		}
 	}
