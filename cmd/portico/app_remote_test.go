@@ -120,6 +120,18 @@ func TestAppAndFederationCommandsThroughTheAPI(t *testing.T) {
 		t.Fatalf("federation verify --m365-ca-file with --server: %v", err)
 	}
 
+	// federate of a domain already federated to this application prints
+	// its result; disconnect while "Federate automatically" is on is
+	// refused in the server's words.
+	out, errs, err = cli("federation", "federate", "--app", e.info.AppID, "--domain", e.info.Domain)
+	if err != nil || !strings.Contains(out, "Action: unchanged") || !strings.Contains(out, "State: federatedToThisApplication") {
+		t.Fatalf("federation federate --server of a federated domain: %v\n%s%s", err, out, errs)
+	}
+	out, _, err = cli("federation", "disconnect", "--app", e.info.AppID, "--domain", e.info.Domain)
+	if err == nil || !strings.Contains(err.Error(), "Federate automatically") || !strings.Contains(out, "Action: none") {
+		t.Fatalf("federation disconnect --server with automatic federation on: %v\n%q", err, out)
+	}
+
 	// app create and app configure with --server: the new application
 	// is listed; configure replaces its domains.
 	out, errs, err = cli("app", "create", "--name", "Second", "--domain", "second.example", "--disabled")
