@@ -12,6 +12,7 @@ import (
 	"github.com/portico-idp/portico/internal/apps"
 	"github.com/portico-idp/portico/internal/directory"
 	"github.com/portico-idp/portico/internal/m365/cloud"
+	"github.com/portico-idp/portico/internal/m365/federation"
 	"github.com/portico-idp/portico/internal/signin"
 	"github.com/portico-idp/portico/internal/signing"
 	"github.com/portico-idp/portico/internal/storage"
@@ -36,12 +37,59 @@ type adminFlags struct {
 	// m365Allow is --m365-allow-endpoint, on the commands that change or
 	// use an application's Microsoft endpoints (registerM365Allow).
 	m365Allow stringList
+	// server and tokenFile are --server and --token-file: act through a
+	// running server's API instead (the app and federation commands).
+	server, tokenFile string
+	fs                *pflag.FlagSet
 }
 
+// given reports whether flag name was given on the command line. A value
+// from the environment does not count: variables such as
+// $PORTICO_MASTER_KEY_FILE are server settings a shell may well hold, and
+// with --server they are simply not used.
+func (a *adminFlags) given(name string) bool { return a.fs != nil && a.fs.Changed(name) }
+
 func (a *adminFlags) register(fs *pflag.FlagSet) {
+	a.fs = fs
 	fs.StringVar(&a.tenant, "tenant", "", "tenant slug (required)")
 	a.store.register(fs)
-	fs.StringVar(&a.masterKeyFile, "master-key-file", "", "master key file (as for serve)")
+	fs.StringVar(&a.masterKeyFile, "master-key-file", "", "master key file (as for serve; without --server only: the server holds its own)")
+	fs.StringVar(&a.server, "server", "", "URL of a running Portico (e.g. https://idp.example.com): act through its API instead of on the database; the API token comes from --token-file or $PORTICO_TOKEN (never the command line)")
+	fs.StringVar(&a.tokenFile, "token-file", "", "file holding the API token for --server (default: $PORTICO_TOKEN)")
+}
+
+// openApps opens where the app and federation commands act: the API of
+// --server, or the database. fed, when not nil, builds the federation
+// service of direct mode from the opened services.
+func (a *adminFlags) openApps(ctx context.Context, fed func(*services) (*federation.Service, error)) (appBackend, error) {
+	if a.server != "" {
+		if a.tenant == "" {
+			return nil, errors.New("--tenant is required")
+		}
+		if a.given("master-key-file") {
+			return nil, errors.New("--master-key-file applies only without --server: the server uses its own master key")
+		}
+		if a.given("m365-allow-endpoint") {
+			return nil, errors.New("--m365-allow-endpoint applies only without --server: the server's own --m365-allow-endpoint decides")
+		}
+		b, err := openRemote(a.server, a.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		return &remoteApps{apiBackend: b, tenant: a.tenant}, nil
+	}
+	s, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := &directApps{s: s}
+	if fed != nil {
+		if d.fed, err = fed(s); err != nil {
+			s.store.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 func (a *adminFlags) open(ctx context.Context) (*services, error) {
@@ -93,20 +141,14 @@ func appCreateFlags(fs *pflag.FlagSet) runFunc {
 	fs.Var(&domains, "domain", "federated Microsoft 365 domain (repeatable)")
 	disabled := fs.Bool("disabled", false, "create the application disabled")
 	return func(ctx context.Context, stdout, stderr io.Writer) error {
-		s, err := af.open(ctx)
+		b, err := af.openApps(ctx, nil)
 		if err != nil {
 			return err
 		}
-		defer s.store.Close()
+		defer b.Close()
 		a := apps.Application{Kind: apps.KindOffice365, Name: *name, Enabled: !*disabled,
 			Office365: &apps.Office365Settings{LoginURL: *loginURL, Domains: apps.Domains(domains...)}}
-		if a.PolicyID, err = s.policyID(ctx, *policy); err != nil {
-			return err
-		}
-		if a.GroupIDs, err = s.groupIDs(ctx, groups); err != nil {
-			return err
-		}
-		a, err = s.admin.CreateApplication(ctx, s.tenant.ID, a)
+		a, err = b.CreateApplication(ctx, a, *policy, groups)
 		if err != nil {
 			return describe(err)
 		}
@@ -167,14 +209,14 @@ func appListFlags(fs *pflag.FlagSet) runFunc {
 	af.register(fs)
 	out.register(fs)
 	return func(ctx context.Context, stdout, stderr io.Writer) error {
-		s, err := af.open(ctx)
+		b, err := af.openApps(ctx, nil)
 		if err != nil {
 			return err
 		}
-		defer s.store.Close()
-		list, err := s.admin.ListApplications(ctx, s.tenant.ID)
+		defer b.Close()
+		list, err := b.ListApplications(ctx)
 		if err != nil {
-			return fmt.Errorf("list applications of tenant %s: %w", s.tenant.Slug, err)
+			return describe(err)
 		}
 		type row struct {
 			ID         string `json:"id"`
@@ -187,8 +229,8 @@ func appListFlags(fs *pflag.FlagSet) runFunc {
 		var rows [][]string
 		for _, a := range list {
 			r := row{ID: a.ID, Name: a.Name, Kind: string(a.Kind), Enabled: a.Enabled}
-			if c, err := currentCertificate(ctx, s, a.ID, apps.RoleCurrent); err == nil {
-				r.Thumbprint = c.ThumbprintSHA1()
+			if c, err := b.Certificate(ctx, a.ID, apps.RoleCurrent); err == nil {
+				r.Thumbprint = c.SHA1
 			}
 			items = append(items, r)
 			rows = append(rows, []string{r.ID, r.Name, r.Kind, fmt.Sprint(r.Enabled), r.Thumbprint})
@@ -204,16 +246,16 @@ func appSetEnabledFlags(enabled bool) func(fs *pflag.FlagSet) runFunc {
 		af.register(fs)
 		id := fs.String("app", "", "application id (required)")
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
-			s, err := af.open(ctx)
+			b, err := af.openApps(ctx, nil)
 			if err != nil {
 				return err
 			}
-			defer s.store.Close()
-			if _, err := s.admin.UpdateApplication(ctx, s.tenant.ID, *id, 0, func(a *apps.Application) error {
+			defer b.Close()
+			if _, err := b.UpdateApplication(ctx, *id, func(a *apps.Application) error {
 				a.Enabled = enabled
 				return nil
 			}); err != nil {
-				return describe(s.appNotFound(err, *id))
+				return describe(err)
 			}
 			fmt.Fprintf(stdout, "application %s %sd\n", *id, verb)
 			return nil
@@ -228,25 +270,25 @@ func appCertificateFlags(fs *pflag.FlagSet) runFunc {
 	format := fs.String("format", "pem", "pem or cer (DER)")
 	next := fs.Bool("next", false, "the next certificate (rollover) instead of the current one")
 	return func(ctx context.Context, stdout, stderr io.Writer) error {
-		s, err := af.open(ctx)
+		b, err := af.openApps(ctx, nil)
 		if err != nil {
 			return err
 		}
-		defer s.store.Close()
+		defer b.Close()
 		role := apps.RoleCurrent
 		if *next {
 			role = apps.RoleNext
 		}
-		c, err := currentCertificate(ctx, s, *id, role)
+		c, err := b.Certificate(ctx, *id, role)
 		if err != nil {
-			return describe(s.appNotFound(err, *id))
+			return describe(err)
 		}
-		fmt.Fprintf(stderr, "thumbprint (SHA-1): %s\nthumbprint (SHA-256): %s\nvalid until: %s\n", c.ThumbprintSHA1(), c.ThumbprintSHA256(), c.Cert.NotAfter.Format("2006-01-02"))
+		fmt.Fprintf(stderr, "thumbprint (SHA-1): %s\nthumbprint (SHA-256): %s\nvalid until: %s\n", c.SHA1, c.SHA256, c.NotAfter.Format("2006-01-02"))
 		switch *format {
 		case "pem":
 			_, err = stdout.Write(c.PEM())
 		case "cer", "der":
-			_, err = stdout.Write(c.DER())
+			_, err = stdout.Write(c.DER)
 		default:
 			return errors.New("--format must be pem or cer")
 		}

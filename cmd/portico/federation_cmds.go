@@ -30,39 +30,47 @@ type fedFlags struct {
 func (f *fedFlags) register(fs *pflag.FlagSet) {
 	f.adminFlags.register(fs)
 	registerM365Allow(fs, &f.m365Allow)
+	fs.Lookup("m365-allow-endpoint").Usage += " (without --server only)"
 	fs.StringVar(&f.app, "app", "", "application id (required)")
-	fs.StringVar(&f.publicURL, "public-url", "http://127.0.0.1:8080", "Portico's public URL, as given to serve (the URLs registered in Microsoft 365 are built from it)")
-	fs.StringVar(&f.caFile, "m365-ca-file", "", "PEM file of extra certificate authorities to trust when calling Microsoft (m365sim's --cert-out)")
+	fs.StringVar(&f.publicURL, "public-url", "http://127.0.0.1:8080", "Portico's public URL, as given to serve (the URLs registered in Microsoft 365 are built from it; without --server only: the server knows its own)")
+	fs.StringVar(&f.caFile, "m365-ca-file", "", "PEM file of extra certificate authorities to trust when calling Microsoft (m365sim's --cert-out; without --server only: the server's own --m365-ca-file applies)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
 }
 
-// open returns the services, the federation service and the application.
-func (f *fedFlags) open(ctx context.Context) (*services, *federation.Service, apps.Application, error) {
-	s, err := f.adminFlags.open(ctx)
-	if err != nil {
-		return nil, nil, apps.Application{}, err
+// open returns the backend and the application.
+func (f *fedFlags) open(ctx context.Context) (appBackend, apps.Application, error) {
+	if f.server != "" {
+		if f.given("m365-ca-file") {
+			return nil, apps.Application{}, errors.New("--m365-ca-file applies only without --server: the server's own --m365-ca-file decides")
+		}
+		if f.given("public-url") {
+			return nil, apps.Application{}, errors.New("--public-url applies only without --server: the server uses its own public URL")
+		}
 	}
-	allow, err := cloud.ParseAllowList(f.m365Allow...)
+	b, err := f.openApps(ctx, func(s *services) (*federation.Service, error) {
+		allow, err := cloud.ParseAllowList(f.m365Allow...)
+		if err != nil {
+			return nil, fmt.Errorf("--m365-allow-endpoint: %w", err)
+		}
+		client, err := serveConfig{m365CAFile: f.caFile}.microsoftClient()
+		if err != nil {
+			return nil, err
+		}
+		keys, err := loadKeyring(ctx, serveConfig{store: f.store, masterKeyFile: f.masterKeyFile}, s.store, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return nil, err
+		}
+		return federation.New(s.admin, keys, f.publicURL, federation.WithHTTPClient(client), federation.WithEndpoints(allow)), nil
+	})
 	if err != nil {
-		s.store.Close()
-		return nil, nil, apps.Application{}, fmt.Errorf("--m365-allow-endpoint: %w", err)
+		return nil, apps.Application{}, err
 	}
-	client, err := serveConfig{m365CAFile: f.caFile}.microsoftClient()
+	app, err := b.GetApplication(ctx, f.app)
 	if err != nil {
-		s.store.Close()
-		return nil, nil, apps.Application{}, err
+		b.Close()
+		return nil, app, err
 	}
-	keys, err := loadKeyring(ctx, serveConfig{store: f.store, masterKeyFile: f.masterKeyFile}, s.store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		s.store.Close()
-		return nil, nil, apps.Application{}, err
-	}
-	app, err := s.admin.GetApplication(ctx, s.tenant.ID, f.app)
-	if err != nil {
-		s.store.Close()
-		return nil, nil, app, s.appNotFound(err, f.app)
-	}
-	return s, federation.New(s.admin, keys, f.publicURL, federation.WithHTTPClient(client), federation.WithEndpoints(allow)), app, nil
+	return b, app, nil
 }
 
 func federationFlags(verb string) func(fs *pflag.FlagSet) runFunc {
@@ -71,11 +79,11 @@ func federationFlags(verb string) func(fs *pflag.FlagSet) runFunc {
 		ff.register(fs)
 		domain := fs.String("domain", "", "managed domain (default: the application's first domain)")
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
-			s, fed, app, err := ff.open(ctx)
+			b, app, err := ff.open(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.store.Close()
+			defer b.Close()
 			if *domain == "" && verb != "rollover" {
 				if names := app.Office365.DomainNames(); len(names) > 0 {
 					*domain = names[0]
@@ -83,20 +91,7 @@ func federationFlags(verb string) func(fs *pflag.FlagSet) runFunc {
 					return errors.New("--domain is required: the application lists no domain")
 				}
 			}
-			var out any
-			var opErr error
-			switch verb {
-			case "verify":
-				out, opErr = fed.Verify(ctx, s.tenant, app, *domain)
-			case "federate":
-				out, opErr = fed.Federate(ctx, s.tenant, app, *domain)
-			case "disconnect":
-				out, opErr = fed.Disconnect(ctx, s.tenant, app, *domain)
-			case "manual":
-				out, opErr = fed.Manual(ctx, s.tenant, app, *domain)
-			case "rollover":
-				out, opErr = fed.Rollover(ctx, s.tenant, app)
-			}
+			out, opErr := b.Federation(ctx, app, verb, *domain)
 			if ff.asJSON {
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
@@ -159,6 +154,7 @@ func appConfigureFlags(fs *pflag.FlagSet) runFunc {
 	var af adminFlags
 	af.register(fs)
 	registerM365Allow(fs, &af.m365Allow)
+	fs.Lookup("m365-allow-endpoint").Usage += " (without --server only)"
 	id := fs.String("app", "", "application id (required)")
 	mode := fs.String("mode", "", "federation mode: graph (recommended) or msonline (deprecated)")
 	clientID := fs.String("client-id", "", "Application (client) ID of the Azure app registration")
@@ -180,11 +176,11 @@ func appConfigureFlags(fs *pflag.FlagSet) runFunc {
 	return func(ctx context.Context, stdout, stderr io.Writer) error {
 		set := map[string]bool{}
 		fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
-		s, err := af.open(ctx)
+		b, err := af.openApps(ctx, nil)
 		if err != nil {
 			return err
 		}
-		defer s.store.Close()
+		defer b.Close()
 		var password string
 		if *msPass {
 			line, err := bufio.NewReader(os.Stdin).ReadString('\n')
@@ -193,7 +189,7 @@ func appConfigureFlags(fs *pflag.FlagSet) runFunc {
 			}
 			password = strings.TrimRight(line, "\r\n")
 		}
-		app, err := s.admin.UpdateApplication(ctx, s.tenant.ID, *id, 0, func(a *apps.Application) error {
+		app, err := b.UpdateApplication(ctx, *id, func(a *apps.Application) error {
 			if a.Office365 == nil {
 				a.Office365 = &apps.Office365Settings{}
 			}

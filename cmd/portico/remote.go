@@ -70,17 +70,25 @@ var errAPINotFound = errors.New("not found")
 
 // do sends one request; out, when not nil, receives the JSON answer.
 func (a *apiBackend) do(ctx context.Context, method, path string, in, out any) error {
+	_, err := a.send(ctx, method, path, nil, in, out, false)
+	return err
+}
+
+// send is do with request headers hdr, returning the answer's headers.
+// An error answer is a *problemBody; with decodeError its body is also
+// decoded into out (the answers that carry a result beside the problem).
+func (a *apiBackend) send(ctx context.Context, method, path string, hdr http.Header, in, out any, decodeError bool) (http.Header, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	req.Header.Set("Accept", "application/json")
@@ -91,24 +99,30 @@ func (a *apiBackend) do(ctx context.Context, method, path string, in, out any) e
 		}
 		req.Header.Set("Content-Type", ct)
 	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	res, err := a.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("server %s: %w", a.base, err)
+		return nil, fmt.Errorf("server %s: %w", a.base, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("server %s: %w", a.base, err)
+		return nil, fmt.Errorf("server %s: %w", a.base, err)
 	}
 	if res.StatusCode >= 300 {
-		return a.problem(res, b)
+		if decodeError && out != nil {
+			json.Unmarshal(b, out)
+		}
+		return res.Header, &problemBody{err: a.problem(res, b), body: b}
 	}
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("server's answer to %s %s: %w", method, path, err)
+			return res.Header, fmt.Errorf("server's answer to %s %s: %w", method, path, err)
 		}
 	}
-	return nil
+	return res.Header, nil
 }
 
 // problem turns an error answer with body b into an error in the
@@ -121,6 +135,13 @@ func (a *apiBackend) problem(res *http.Response, b []byte) error {
 		return errAPINotFound
 	case res.StatusCode == http.StatusUnauthorized:
 		return errors.New("the server refused the API token (401): check --token-file or $" + tokenEnv)
+	case res.StatusCode == http.StatusForbidden:
+		// The detail names the roles that may do it and the token's.
+		detail := p.Detail
+		if detail == "" {
+			detail = "the API token's role does not allow this"
+		}
+		return fmt.Errorf("the server refused the API token (403 forbidden): %s", detail)
 	case p.Detail != "":
 		return fmt.Errorf("%s", p.Detail)
 	case p.Title != "":
