@@ -6,14 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"github.com/portico-idp/portico/internal/idp/idptest/authnsign"
 	"math/rand/v2"
 	"os"
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/beevik/etree"
-	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/portico-idp/portico/internal/idp/assertion"
 	"github.com/portico-idp/portico/internal/signing"
@@ -55,40 +53,7 @@ func postFuzzCert(tb testing.TB) *signing.Certificate {
 // case parsePOST strips).
 func postFuzzSign(tb testing.TB, doc string, cert *signing.Certificate, entraStyle bool) string {
 	tb.Helper()
-	d := etree.NewDocument()
-	if err := d.ReadFromString(doc); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, err := dsig.NewSigningContext(cert.Signer, cert.Chain())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx.IdAttribute = "ID"
-	ctx.Prefix = "ds"
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	ctx.Hash = crypto.SHA256
-	if entraStyle {
-		ctx.Hash = crypto.SHA1
-	}
-	sig, err := ctx.ConstructSignature(d.Root(), true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if entraStyle {
-		ki := sig.FindElement("./KeyInfo")
-		for _, c := range ki.ChildElements() {
-			ki.RemoveChild(c)
-		}
-		x := ki.CreateElement("ds:X509Data")
-		x.CreateElement("ds:X509SKI").SetText("bwzmkdKETWhixlS99FL36FH37EI=")
-		ki.CreateElement("ds:KeyName").SetText("MicrosoftOnline")
-	}
-	d.Root().InsertChildAt(1, sig)
-	out, err := d.WriteToBytes()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(out)
+	return base64.StdEncoding.EncodeToString(authnsign.SignEnveloped(tb, []byte(doc), cert, entraStyle))
 }
 
 func postFuzzRequest(id, extra, inner string) string {
