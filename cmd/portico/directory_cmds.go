@@ -125,44 +125,42 @@ func tenantCreateFlags(fs *pflag.FlagSet) runFunc {
 }
 
 func tenantListFlags(fs *pflag.FlagSet) runFunc {
+	return listCommand(fs, false, func(b backend, ctx context.Context, _ string) ([]directory.Tenant, error) { return b.ListTenants(ctx) },
+		[]string{"SLUG", "NAME", "ID", "CREATED"}, func(t directory.Tenant) []string { return []string{t.Slug, t.Name, t.ID, day(t.CreatedAt)} })
+}
+
+// listCommand is a read command that lists objects (of a tenant when
+// withTenant): the --tenant, output and backend flags, one call of the
+// backend, one table (or the JSON of the objects). list takes the backend
+// first, so that a method expression such as backend.ListGroups fits.
+func listCommand[T any](fs *pflag.FlagSet, withTenant bool, list func(b backend, ctx context.Context, tenant string) ([]T, error),
+	header []string, row func(T) []string) runFunc {
 	var bf backendFlags
 	var out outputFlag
+	tenant := new(string)
+	if withTenant {
+		tenant = tenantFlag(fs)
+	}
 	out.register(fs)
 	bf.register(fs)
 	return func(ctx context.Context, stdout, stderr io.Writer) error {
 		return withBackend(ctx, &bf, func(b backend) error {
-			ts, err := b.ListTenants(ctx)
+			items, err := list(b, ctx, *tenant)
 			if err != nil {
 				return err
 			}
 			var rows [][]string
-			for _, t := range ts {
-				rows = append(rows, []string{t.Slug, t.Name, t.ID, day(t.CreatedAt)})
+			for _, it := range items {
+				rows = append(rows, row(it))
 			}
-			return out.print(stdout, nonNil(ts), []string{"SLUG", "NAME", "ID", "CREATED"}, rows)
+			return out.print(stdout, nonNil(items), header, rows)
 		})
 	}
 }
 
 func orgListFlags(fs *pflag.FlagSet) runFunc {
-	var bf backendFlags
-	var out outputFlag
-	tenant := tenantFlag(fs)
-	out.register(fs)
-	bf.register(fs)
-	return func(ctx context.Context, stdout, stderr io.Writer) error {
-		return withBackend(ctx, &bf, func(b backend) error {
-			os, err := b.ListOrganizations(ctx, *tenant)
-			if err != nil {
-				return err
-			}
-			var rows [][]string
-			for _, o := range os {
-				rows = append(rows, []string{o.Name, o.PrincipalNameSuffix, o.ID})
-			}
-			return out.print(stdout, nonNil(os), []string{"NAME", "SUFFIX", "ID"}, rows)
-		})
-	}
+	return listCommand(fs, true, backend.ListOrganizations, []string{"NAME", "SUFFIX", "ID"},
+		func(o directory.Organization) []string { return []string{o.Name, o.PrincipalNameSuffix, o.ID} })
 }
 
 func orgSetSuffixFlags(fs *pflag.FlagSet) runFunc {
@@ -356,24 +354,8 @@ func groupCreateFlags(fs *pflag.FlagSet) runFunc {
 }
 
 func groupListFlags(fs *pflag.FlagSet) runFunc {
-	var bf backendFlags
-	var out outputFlag
-	tenant := tenantFlag(fs)
-	out.register(fs)
-	bf.register(fs)
-	return func(ctx context.Context, stdout, stderr io.Writer) error {
-		return withBackend(ctx, &bf, func(b backend) error {
-			gs, err := b.ListGroups(ctx, *tenant)
-			if err != nil {
-				return err
-			}
-			var rows [][]string
-			for _, g := range gs {
-				rows = append(rows, []string{g.Name, string(g.Type), g.Email, g.ID})
-			}
-			return out.print(stdout, nonNil(gs), []string{"NAME", "TYPE", "E-MAIL", "ID"}, rows)
-		})
-	}
+	return listCommand(fs, true, backend.ListGroups, []string{"NAME", "TYPE", "E-MAIL", "ID"},
+		func(g directory.Group) []string { return []string{g.Name, string(g.Type), g.Email, g.ID} })
 }
 
 func groupMemberFlags(add bool) func(fs *pflag.FlagSet) runFunc {
